@@ -1,0 +1,200 @@
+// Every difference between the supported CPython versions (3.9-3.13) lives here; the rest of
+// the agent is version-free. Each agent build compiles this against one version's headers,
+// including internal/ ones for frame layouts (read, never written, except f_trace_lines).
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <frameobject.h>
+#if PY_VERSION_HEX >= 0x030B0000
+#include <internal/pycore_code.h>
+#include <internal/pycore_frame.h>
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#include <internal/pycore_setobject.h>
+#endif
+#undef Py_BUILD_CORE
+
+#include <cstddef>
+#include <cstdint>
+
+#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x030E0000
+#error "pyrewind supports CPython 3.9 to 3.13"
+#endif
+
+namespace pyrewind::agent::compat {
+
+constexpr bool kHasMonitoring = PY_VERSION_HEX >= 0x030C0000;
+
+// Under a trace function, 3.9 reports frame.f_lineno as the line of the frame's last line
+// event (until 3.10 it is recomputed from the instruction on every event).
+constexpr bool kTracedLineIsLastLineEvent = PY_VERSION_HEX < 0x030A0000;
+
+// The frame a trace callback works on: the frame object up to 3.10, the interpreter frame from
+// 3.11 (which needs no frame object, so reading it allocates nothing).
+#if PY_VERSION_HEX >= 0x030B0000
+using Frame = _PyInterpreterFrame*;
+#else
+using Frame = PyFrameObject*;
+#endif
+
+inline Frame frame_of(PyFrameObject* frame) {
+#if PY_VERSION_HEX >= 0x030B0000
+  return frame->f_frame;
+#else
+  return frame;
+#endif
+}
+
+inline Frame current_frame(PyThreadState* tstate) {
+#if PY_VERSION_HEX >= 0x030D0000
+  return tstate->current_frame;
+#elif PY_VERSION_HEX >= 0x030B0000
+  return tstate->cframe->current_frame;
+#else
+  return tstate->frame;
+#endif
+}
+
+inline PyCodeObject* frame_code(Frame frame) {
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject* executable = frame->f_executable;
+  return PyCode_Check(executable) ? reinterpret_cast<PyCodeObject*>(executable) : nullptr;
+#else
+  return frame->f_code;
+#endif
+}
+
+// The namespace dict of module-level and class-body frames.
+inline PyObject* frame_locals_dict(Frame frame) { return frame->f_locals; }
+
+inline int code_local_count(PyCodeObject* code) {
+#if PY_VERSION_HEX >= 0x030B0000
+  return code->co_nlocalsplus;
+#else
+  return code->co_nlocals + static_cast<int>(PyTuple_GET_SIZE(code->co_cellvars) +
+                                             PyTuple_GET_SIZE(code->co_freevars));
+#endif
+}
+
+// Name of fast-locals slot `index` (borrowed).
+inline PyObject* code_local_name(PyCodeObject* code, int index) {
+#if PY_VERSION_HEX >= 0x030B0000
+  return PyTuple_GET_ITEM(code->co_localsplusnames, index);
+#else
+  if (index < code->co_nlocals) return PyTuple_GET_ITEM(code->co_varnames, index);
+  index -= code->co_nlocals;
+  Py_ssize_t cells = PyTuple_GET_SIZE(code->co_cellvars);
+  if (index < cells) return PyTuple_GET_ITEM(code->co_cellvars, index);
+  return PyTuple_GET_ITEM(code->co_freevars, index - cells);
+#endif
+}
+
+enum class LocalKind : uint8_t { kPlain, kCell, kFree };
+
+inline LocalKind code_local_kind(PyCodeObject* code, int index) {
+#if PY_VERSION_HEX >= 0x030B0000
+  auto kind = _PyLocals_GetKind(code->co_localspluskinds, index);
+  if (kind & CO_FAST_FREE) return LocalKind::kFree;
+  if (kind & CO_FAST_CELL) return LocalKind::kCell;
+  return LocalKind::kPlain;
+#else
+  if (index < code->co_nlocals) return LocalKind::kPlain;
+  if (index - code->co_nlocals < PyTuple_GET_SIZE(code->co_cellvars)) return LocalKind::kCell;
+  return LocalKind::kFree;
+#endif
+}
+
+// Current value of fast-locals slot `index` (borrowed), or nullptr when unbound. Cells are
+// dereferenced the way frame.f_locals does, including before MAKE_CELL/COPY_FREE_VARS ran
+// (3.11 reports the call event before them), without changing the frame.
+inline PyObject* frame_local_value(Frame frame, PyCodeObject* code, int index, LocalKind kind) {
+#if PY_VERSION_HEX >= 0x030B0000
+  PyObject* value = frame->localsplus[index];
+#else
+  PyObject* value = frame->f_localsplus[index];
+#endif
+  if (kind == LocalKind::kPlain) return value;
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+  if (_PyInterpreterFrame_LASTI(frame) < 0) {
+    // Frame not started: free slots are still empty, cell slots hold plain argument values.
+    if (kind == LocalKind::kFree) {
+      PyObject* closure = reinterpret_cast<PyFunctionObject*>(frame->f_func)->func_closure;
+      int free_index = index - (code->co_nlocalsplus - code->co_nfreevars);
+      if (!closure || free_index < 0 || free_index >= PyTuple_GET_SIZE(closure)) return nullptr;
+      value = PyTuple_GET_ITEM(closure, free_index);
+    } else {
+      return value;
+    }
+  }
+#else
+  (void)code;
+#endif
+  if (value == nullptr || !PyCell_Check(value)) return value;
+  return PyCell_GET(value);
+}
+
+// co_qualname (borrowed) from 3.11; nullptr before (the agent then derives it).
+inline PyObject* code_qualified_name(PyCodeObject* code) {
+#if PY_VERSION_HEX >= 0x030B0000
+  return code->co_qualname;
+#else
+  (void)code;
+  return nullptr;
+#endif
+}
+
+inline bool code_uses_fast_locals(PyCodeObject* code) { return (code->co_flags & CO_OPTIMIZED) != 0; }
+
+// Stops line events for one frame (3.9-3.11 trace function only): used for filtered-out code.
+inline void frame_disable_line_events(PyFrameObject* frame) { frame->f_trace_lines = 0; }
+
+inline Py_ssize_t request_code_extra_index(freefunc free_function) {
+  return _PyEval_RequestCodeExtraIndex(free_function);
+}
+inline int code_get_extra(PyCodeObject* code, Py_ssize_t index, void** extra) {
+  return _PyCode_GetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+}
+inline int code_set_extra(PyCodeObject* code, Py_ssize_t index, void* extra) {
+  return _PyCode_SetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+}
+
+// Two's-complement little-endian bytes of an int; 0 on success.
+inline int long_to_bytes(PyObject* value, unsigned char* out, size_t size) {
+#if PY_VERSION_HEX >= 0x030D0000
+  return _PyLong_AsByteArray(reinterpret_cast<PyLongObject*>(value), out, size, 1, 1, 0);
+#else
+  return _PyLong_AsByteArray(reinterpret_cast<PyLongObject*>(value), out, size, 1, 1);
+#endif
+}
+
+inline bool is_exact_set(PyObject* value) { return Py_TYPE(value) == &PySet_Type; }  // PySet_CheckExact is 3.10+
+
+// Iterates a set or frozenset without creating an iterator object (no allocation).
+inline bool set_next_entry(PyObject* set, Py_ssize_t* position, PyObject** key) {
+  Py_hash_t hash;
+  return _PySet_NextEntry(set, position, key, &hash) != 0;
+}
+
+#if PY_VERSION_HEX < 0x030C0000
+// The trace-function backend (3.9-3.11) installs per thread.
+inline bool thread_has_trace_function(PyThreadState* tstate) { return tstate->c_tracefunc != nullptr; }
+inline Py_tracefunc thread_trace_function(PyThreadState* tstate) { return tstate->c_tracefunc; }
+inline int set_thread_trace_function(PyThreadState* tstate, Py_tracefunc function, PyObject* arg) {
+  return _PyEval_SetTrace(tstate, function, arg);
+}
+#endif
+
+// True for the placeholder frames CPython pushes for C calls (3.11+), which have no code
+// object worth recording.
+inline bool frame_is_python(Frame frame) {
+#if PY_VERSION_HEX >= 0x030C0000
+  return frame->owner != FRAME_OWNED_BY_CSTACK && frame_code(frame) != nullptr;
+#else
+  (void)frame;
+  return true;
+#endif
+}
+
+}  // namespace pyrewind::agent::compat

@@ -1,0 +1,104 @@
+#include "src/agent.h"
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "compat/compat.h"
+#include "proto/wire/fields.h"
+#include "proto/wire/proto_writer.h"
+#include "src/backend.h"
+#include "src/thread_state.h"
+
+namespace pyrewind::agent {
+namespace f = wire::fields;
+
+Agent* Agent::instance_ = nullptr;
+
+uint64_t monotonic_ns() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+Agent* Agent::create(const char* segment_name, std::string* error) {
+  if (instance_) return instance_;
+  std::unique_ptr<Agent> agent(new Agent);
+  agent->segment_ = ring::AttachedSegment::open(segment_name, error);
+  if (!agent->segment_) return nullptr;
+  ring::SegmentHeader* header = agent->segment_->header();
+  if (header->target_pid != 0 && header->target_pid != static_cast<uint32_t>(getpid())) {
+    *error = "the segment belongs to another process";
+    return nullptr;
+  }
+  const ring::AgentConfig& config = header->config;
+  CaptureLimits& limits = agent->limits_;
+  limits.capture_locals = (config.flags & ring::kCaptureLocals) != 0;
+  limits.call_repr = (config.flags & ring::kCallRepr) != 0;
+  // The config is untrusted: clamp every limit to something the agent can honour.
+  limits.max_string = std::clamp<uint32_t>(config.max_string_chars, 1, 1u << 20);
+  limits.max_items = std::min<uint32_t>(config.max_items, 1u << 16);
+  limits.max_depth = std::min<uint32_t>(config.max_depth, 64);
+  limits.max_event_bytes = std::clamp<uint32_t>(config.max_event_bytes, 1024, 1u << 20);
+  if (!agent->filters_.load(config, error)) return nullptr;
+  agent->origin_ns_ = header->start_monotonic_ns;
+  instance_ = agent.release();  // lives as long as the process: callbacks may outlive any owner
+  pthread_atfork(nullptr, nullptr, [] {
+    if (instance_) instance_->forked_child_.store(true, std::memory_order_relaxed);
+  });
+  return instance_;
+}
+
+void Agent::set_tracing(bool on) {
+  tracing_.store(on, std::memory_order_relaxed);
+  if (on) {
+    segment()->agent_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
+    segment()->agent_state.store(ring::kAgentTracing, std::memory_order_release);
+  }
+}
+
+uint64_t Agent::now_ns() const {
+  uint64_t now = monotonic_ns();
+  return now > origin_ns_ ? now - origin_ns_ : 0;
+}
+
+uint32_t Agent::next_writer_id() { return segment()->next_writer_id.fetch_add(1, std::memory_order_relaxed); }
+
+uint64_t Agent::intern(std::string_view text) {
+  if (text.empty()) return 0;
+  auto [it, inserted] = string_ids_.try_emplace(std::string(text), strings_.size());
+  if (inserted) strings_.emplace_back(text);
+  return it->second;
+}
+
+namespace {
+
+void write_status(wire::AgentState state, const char* message) {
+  ThreadState* thread = ThreadState::current();
+  if (!thread) return;
+  wire::ProtoWriter writer(thread->scratch(), thread->scratch_size());
+  auto status = writer.begin_nested(f::Packet::kAgentStatus);
+  writer.varint_field(f::AgentStatus::kState, static_cast<uint32_t>(state));
+  writer.bytes_field(f::AgentStatus::kMessage, message, std::min<size_t>(std::strlen(message), 1024));
+  writer.varint_field(f::AgentStatus::kTimeNs, Agent::instance()->now_ns());
+  writer.end_nested(status);
+  if (!writer.overflowed()) thread->commit(writer.size(), thread->last_time_ns);
+}
+
+}  // namespace
+
+void Agent::stop(const char* reason) {
+  if (!tracing()) return;
+  tracing_.store(false, std::memory_order_relaxed);
+  uninstall_tracing();
+  write_status(wire::AgentState::kStopped, reason);
+  ring::set_agent_message(*segment(), reason);
+  segment()->agent_state.store(ring::kAgentStopped, std::memory_order_release);
+}
+
+void Agent::warn(const char* message) { write_status(wire::AgentState::kWarning, message); }
+
+}  // namespace pyrewind::agent

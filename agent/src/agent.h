@@ -1,0 +1,83 @@
+// Process-wide agent state: the mapped segment, the configuration, interning, and the switch
+// that stops tracing (with a reason the user sees) on any internal failure.
+//
+// Everything here except `tracing()` and `now_ns()` is used with the GIL held; the GIL is what
+// serialises the agent (free-threaded builds are refused at build time).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/ring/layout.h"
+#include "proto/ring/segment.h"
+#include "src/filters.h"
+
+namespace pyrewind::agent {
+
+struct CaptureLimits {
+  bool capture_locals = true;
+  bool call_repr = false;
+  uint32_t max_string = 256;
+  uint32_t max_items = 25;
+  uint32_t max_depth = 3;
+  uint32_t max_event_bytes = 32768;
+};
+
+class Agent {
+ public:
+  // Maps the segment and reads the configuration. Safe before Python is initialised.
+  static Agent* create(const char* segment_name, std::string* error);
+  static Agent* instance() { return instance_; }
+
+  ring::SegmentHeader* segment() const { return segment_->header(); }
+  const CaptureLimits& limits() const { return limits_; }
+  Filters& filters() { return filters_; }
+
+  bool tracing() const { return tracing_.load(std::memory_order_relaxed); }
+  void set_tracing(bool on);
+  // Nanoseconds since the segment's monotonic origin.
+  uint64_t now_ns() const;
+
+  uint32_t next_writer_id();
+  uint64_t next_code_id() { return ++last_code_id_; }
+  // Interned string ids (0 is "none"); the text of an id never changes.
+  uint64_t intern(std::string_view text);
+  const std::string& string_text(uint64_t id) const { return strings_[id]; }
+
+  // Stops tracing for good and tells the collector why. Requires the GIL.
+  void stop(const char* reason);
+  // Records a non-fatal notice (e.g. a thread left untraced because a debugger owns it).
+  void warn(const char* message);
+
+  // threading.main_thread()'s ident, known once tracing is installed.
+  unsigned long main_thread_ident() const { return main_thread_ident_; }
+  void set_main_thread_ident(unsigned long ident) { main_thread_ident_ = ident; }
+
+  // Set in a forked child: it must never write into the parent's ring.
+  bool in_forked_child() const { return forked_child_.load(std::memory_order_relaxed); }
+
+ private:
+  Agent() = default;
+  static Agent* instance_;
+
+  std::unique_ptr<ring::AttachedSegment> segment_;
+  CaptureLimits limits_;
+  Filters filters_;
+  std::atomic<bool> tracing_{false};
+  std::atomic<bool> forked_child_{false};
+  uint64_t origin_ns_ = 0;
+  unsigned long main_thread_ident_ = 0;
+  uint64_t last_code_id_ = 0;
+  std::vector<std::string> strings_{std::string()};
+  std::unordered_map<std::string, uint64_t> string_ids_;
+};
+
+// CLOCK_MONOTONIC in nanoseconds.
+uint64_t monotonic_ns();
+
+}  // namespace pyrewind::agent

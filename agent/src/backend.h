@@ -1,0 +1,13 @@
+// The tracing backend: sys.monitoring on 3.12+ (backend_monitoring.cpp), a C trace function
+// on 3.9-3.11 (backend_settrace.cpp). CMake compiles exactly one of them into each agent.
+#pragma once
+
+#include <string>
+
+namespace pyrewind::agent {
+
+// Both with the GIL held.
+bool install_tracing(std::string* error);
+void uninstall_tracing();
+
+}  // namespace pyrewind::agent

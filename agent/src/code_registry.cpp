@@ -1,0 +1,134 @@
+#include "src/code_registry.h"
+
+#include <memory>
+#include <new>
+#include <string_view>
+
+#include "src/agent.h"
+
+namespace pyrewind::agent {
+namespace {
+
+Py_ssize_t g_extra_index = -1;
+CodeMeta* g_first = nullptr;
+
+void link(CodeMeta* meta) {
+  meta->next = g_first;
+  if (g_first) g_first->previous = meta;
+  g_first = meta;
+}
+
+// Called by CPython when a code object dies (GIL held).
+void free_meta(void* opaque) {
+  auto* meta = static_cast<CodeMeta*>(opaque);
+  if (meta->previous) meta->previous->next = meta->next;
+  else if (g_first == meta) g_first = meta->next;
+  if (meta->next) meta->next->previous = meta->previous;
+  delete meta;
+}
+
+std::string_view utf8_of(PyObject* text) {
+  if (!text || !PyUnicode_Check(text)) return {};
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(text, &size);
+  if (!data) {
+    PyErr_Clear();
+    return {};
+  }
+  return {data, static_cast<size_t>(size)};
+}
+
+CodeMeta* lookup(PyCodeObject* code) {
+  void* extra = nullptr;
+  if (compat::code_get_extra(code, g_extra_index, &extra) != 0) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  return static_cast<CodeMeta*>(extra);
+}
+
+CodeMeta* create(PyCodeObject* code, std::string_view qualified_name);
+
+// Before 3.11 code objects carry no qualified name; the function object gets it from a
+// constant the compiler places right after the code object in the enclosing code's co_consts
+// (LOAD_CONST code; LOAD_CONST "Ledger.add"; MAKE_FUNCTION). Register nested code objects
+// with that name when their parent is first seen.
+void register_nested(PyCodeObject* parent) {
+  if (compat::code_qualified_name(parent) != nullptr) return;  // 3.11+: co_qualname exists
+  PyObject* consts = parent->co_consts;
+  if (!consts || !PyTuple_Check(consts)) return;
+  const Py_ssize_t count = PyTuple_GET_SIZE(consts);
+  for (Py_ssize_t i = 0; i + 1 < count; ++i) {
+    PyObject* item = PyTuple_GET_ITEM(consts, i);
+    PyObject* name = PyTuple_GET_ITEM(consts, i + 1);
+    if (!PyCode_Check(item) || !PyUnicode_CheckExact(name)) continue;
+    auto* nested = reinterpret_cast<PyCodeObject*>(item);
+    if (!lookup(nested)) create(nested, utf8_of(name));
+  }
+}
+
+CodeMeta* create(PyCodeObject* code, std::string_view qualified_name) {
+  Agent& agent = *Agent::instance();
+  std::unique_ptr<CodeMeta> meta(new (std::nothrow) CodeMeta);
+  if (!meta) return nullptr;
+  meta->code = code;
+  meta->id = agent.next_code_id();
+  std::string_view file = utf8_of(code->co_filename);
+  meta->traced = agent.filters().traces_file(file);
+  meta->fast_locals = compat::code_uses_fast_locals(code);
+  meta->first_line = static_cast<uint32_t>(code->co_firstlineno);
+  if (meta->traced) {
+    meta->file_id = agent.intern(file);
+    if (qualified_name.empty()) qualified_name = utf8_of(compat::code_qualified_name(code));
+    if (qualified_name.empty()) qualified_name = utf8_of(code->co_name);
+    meta->qualified_name_id = agent.intern(qualified_name);
+    if (meta->fast_locals) {
+      const int slots = compat::code_local_count(code);
+      meta->name_ids.reserve(slots);
+      meta->kinds.reserve(slots);
+      meta->redacted.reserve(slots);
+      for (int i = 0; i < slots; ++i) {
+        std::string_view name = utf8_of(compat::code_local_name(code, i));
+        meta->name_ids.push_back(agent.intern(name));
+        meta->kinds.push_back(compat::code_local_kind(code, i));
+        meta->redacted.push_back(agent.filters().redacts_name(name));
+      }
+    }
+  }
+  if (compat::code_set_extra(code, g_extra_index, meta.get()) != 0) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  CodeMeta* result = meta.release();
+  link(result);
+  if (result->traced) register_nested(code);
+  return result;
+}
+
+}  // namespace
+
+namespace detail {
+CodeMeta* first_code_meta() { return g_first; }
+}  // namespace detail
+
+bool init_code_registry(std::string* error) {
+  if (g_extra_index >= 0) return true;
+  g_extra_index = compat::request_code_extra_index(free_meta);
+  if (g_extra_index < 0) {
+    PyErr_Clear();
+    *error = "no free code-object extra slot (another tool uses all of them)";
+    return false;
+  }
+  return true;
+}
+
+CodeMeta* code_meta(PyCodeObject* code) {
+  if (CodeMeta* meta = lookup(code)) return meta;
+  try {
+    return create(code, {});
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+
+}  // namespace pyrewind::agent

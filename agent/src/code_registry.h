@@ -1,0 +1,49 @@
+// What the agent knows about each code object, attached to it with co_extra (PEP 523's
+// per-code scratch slot): looked up in a few nanoseconds, freed by CPython with the code
+// object, so a recycled address never inherits stale metadata.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compat/compat.h"
+
+namespace pyrewind::agent {
+
+struct CodeMeta {
+  PyCodeObject* code = nullptr;   // borrowed: the meta dies with its code object
+  CodeMeta* next = nullptr;       // registry list, for uninstalling per-code state
+  CodeMeta* previous = nullptr;
+  bool local_events_set = false;  // sys.monitoring local events enabled on this code
+  uint64_t id = 0;
+  bool traced = false;        // passes the file filters
+  bool fast_locals = false;   // CO_OPTIMIZED: locals in slots, else in a dict
+  uint32_t first_line = 0;
+  uint64_t file_id = 0;
+  uint64_t qualified_name_id = 0;
+  std::vector<uint64_t> name_ids;            // per fast-locals slot
+  std::vector<compat::LocalKind> kinds;      // per slot
+  std::vector<uint8_t> redacted;             // per slot
+};
+
+// Must be called once with the GIL held, after Python is initialised.
+bool init_code_registry(std::string* error);
+
+// Metadata for `code`, created on first sight. nullptr only if memory ran out.
+CodeMeta* code_meta(PyCodeObject* code);
+
+// Visits every live CodeMeta (GIL held).
+template <typename Visit>
+void for_each_code_meta(Visit&& visit);
+
+namespace detail {
+CodeMeta* first_code_meta();
+}
+
+template <typename Visit>
+void for_each_code_meta(Visit&& visit) {
+  for (CodeMeta* meta = detail::first_code_meta(); meta; meta = meta->next) visit(*meta);
+}
+
+}  // namespace pyrewind::agent

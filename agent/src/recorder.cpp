@@ -1,0 +1,317 @@
+#include "src/recorder.h"
+
+#include <cstring>
+
+#include "proto/wire/fields.h"
+#include "proto/wire/proto_writer.h"
+#include "src/agent.h"
+#include "src/code_registry.h"
+#include "src/thread_state.h"
+#include "src/values.h"
+
+namespace pyrewind::agent {
+namespace f = wire::fields;
+namespace {
+
+constexpr uint64_t kUnboundFingerprint = 0;  // fingerprints of bound values are never 0 in practice
+constexpr uint64_t kRedactedFingerprint = 0x5ed5ed5ed5ed5edULL;
+constexpr size_t kEventReserve = 64;
+
+bool g_infer_exception_handled = false;
+bool g_sticky_frame_line = false;
+
+// Everything one event needs; encodes into the thread's scratch buffer.
+class EventEncoder {
+ public:
+  EventEncoder(ThreadState& thread, wire::EventKind kind, const CodeMeta& meta, int line, size_t depth)
+      : thread_(thread), writer_(thread.scratch(), thread.scratch_size()) {
+    const uint64_t now = Agent::instance()->now_ns();
+    time_base_ = thread.last_time_ns;
+    thread.last_time_ns = now;
+    event_ = writer_.begin_nested(f::Packet::kEvent);
+    writer_.varint_field(f::Event::kKind, static_cast<uint32_t>(kind));
+    writer_.varint_field(f::Event::kTimeDeltaNs, now - time_base_);
+    writer_.varint_field(f::Event::kCodeId, meta.id);
+    writer_.varint_field(f::Event::kLine, static_cast<uint32_t>(line < 0 ? 0 : line));
+    if (depth) writer_.varint_field(f::Event::kDepth, depth);
+  }
+
+  wire::ProtoWriter& writer() { return writer_; }
+  // Half of what is left for one value, so every later binding still gets room.
+  size_t value_budget() const {
+    size_t left = writer_.remaining() > kEventReserve ? writer_.remaining() - kEventReserve : 0;
+    return left / 2;
+  }
+
+  // Returns false if the event did not fit or was dropped.
+  bool commit() {
+    writer_.end_nested(event_);
+    if (writer_.overflowed()) return false;
+    return thread_.commit(writer_.size(), time_base_);
+  }
+
+ private:
+  ThreadState& thread_;
+  wire::ProtoWriter writer_;
+  wire::ProtoWriter::Nested event_;
+  uint64_t time_base_ = 0;
+};
+
+ValueCapture& capture() {
+  static ValueCapture instance(Agent::instance()->limits());
+  return instance;
+}
+
+uint64_t slot_fingerprint(const CodeMeta& meta, int slot, PyObject* value) {
+  if (!value) return kUnboundFingerprint;
+  if (meta.redacted[slot]) return kRedactedFingerprint;
+  uint64_t fp = capture().fingerprint(value);
+  return fp == kUnboundFingerprint ? 1 : fp;
+}
+
+void encode_binding_slot(EventEncoder& event, const CodeMeta& meta, int slot, PyObject* value) {
+  auto& writer = event.writer();
+  auto binding = writer.begin_nested(f::Event::kLocals);
+  writer.varint_field(f::Binding::kSlot, static_cast<uint32_t>(slot));
+  if (!value)
+    writer.bool_field(f::Binding::kUnbound, true);
+  else if (meta.redacted[slot])
+    capture().encode_redacted(writer, f::Binding::kValue);
+  else
+    capture().encode(writer, f::Binding::kValue, value, event.value_budget());
+  writer.end_nested(binding);
+}
+
+// Fast locals: compare each slot's fingerprint with the shadow; encode what changed (all
+// bound slots when `full`).
+void encode_fast_locals(EventEncoder& event, ThreadState& thread, FrameShadow& shadow, bool full) {
+  const CodeMeta& meta = *shadow.meta;
+  const int slots = static_cast<int>(meta.name_ids.size());
+  uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
+  PyCodeObject* code = compat::frame_code(shadow.frame);
+  for (int slot = 0; slot < slots; ++slot) {
+    PyObject* value = compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
+    uint64_t fp = slot_fingerprint(meta, slot, value);
+    if (full ? value != nullptr : fp != fingerprints[slot]) encode_binding_slot(event, meta, slot, value);
+    fingerprints[slot] = fp;
+  }
+}
+
+bool is_dunder(PyObject* key) {
+  if (!PyUnicode_Check(key) || !PyUnicode_IS_ASCII(key)) return false;
+  const Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+  const char* s = static_cast<const char*>(PyUnicode_DATA(key));
+  return n >= 4 && s[0] == '_' && s[1] == '_' && s[n - 1] == '_' && s[n - 2] == '_';
+}
+
+void encode_named_binding(EventEncoder& event, PyObject* key, PyObject* value) {
+  auto& writer = event.writer();
+  Py_ssize_t size = 0;
+  const char* name = PyUnicode_AsUTF8AndSize(key, &size);
+  if (!name) {
+    PyErr_Clear();
+    return;
+  }
+  auto binding = writer.begin_nested(f::Event::kLocals);
+  writer.bytes_field(f::Binding::kName, name, static_cast<size_t>(size));
+  if (!value)
+    writer.bool_field(f::Binding::kUnbound, true);
+  else if (Agent::instance()->filters().redacts_name({name, static_cast<size_t>(size)}))
+    capture().encode_redacted(writer, f::Binding::kValue);
+  else
+    capture().encode(writer, f::Binding::kValue, value, event.value_budget());
+  writer.end_nested(binding);
+}
+
+// Module-level and class-body frames: the namespace dict, minus dunder names.
+void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
+  PyObject* namespace_dict = compat::frame_locals_dict(shadow.frame);
+  if (!shadow.dict) shadow.dict.reset(new DictShadow);
+  auto& entries = shadow.dict->entries;
+  for (auto& entry : entries) entry.seen = false;
+  if (namespace_dict && PyDict_CheckExact(namespace_dict)) {
+    Py_ssize_t position = 0;
+    PyObject *key, *value;
+    size_t hint = 0;
+    while (PyDict_Next(namespace_dict, &position, &key, &value)) {
+      if (!PyUnicode_CheckExact(key) || is_dunder(key)) continue;
+      const Py_hash_t key_hash = reinterpret_cast<PyASCIIObject*>(key)->hash;
+      uint64_t fp = capture().fingerprint(value);
+      DictShadow::Entry* found = nullptr;
+      // Dict order is stable, so the entry is almost always the next one.
+      for (size_t i = 0; i < entries.size(); ++i) {
+        auto& candidate = entries[(hint + i) % entries.size()];
+        if (candidate.key == key && candidate.key_hash == key_hash) {
+          found = &candidate;
+          hint = (hint + i + 1) % entries.size();
+          break;
+        }
+      }
+      if (!found) {
+        entries.push_back({key, key_hash, ~fp, false});
+        found = &entries.back();
+      }
+      found->seen = true;
+      if (full || found->fingerprint != fp) encode_named_binding(event, key, value);
+      found->fingerprint = fp;
+    }
+  }
+  // Names gone from the namespace were deleted.
+  size_t kept = 0;
+  for (auto& entry : entries) {
+    if (entry.seen) {
+      entries[kept++] = entry;
+    } else if (!full) {
+      encode_named_binding(event, entry.key, nullptr);
+    }
+  }
+  entries.resize(kept);
+}
+
+void encode_locals(EventEncoder& event, ThreadState& thread, FrameShadow& shadow, bool full) {
+  if (!Agent::instance()->limits().capture_locals) return;
+  if (shadow.meta->fast_locals)
+    encode_fast_locals(event, thread, shadow, full);
+  else
+    encode_dict_locals(event, shadow, full);
+}
+
+// The shadow of `frame`, or nullptr. Frames above it were left without us seeing it (missed
+// events): drop their shadows.
+FrameShadow* find_frame(ThreadState& thread, compat::Frame frame, const CodeMeta& meta) {
+  auto& stack = thread.stack;
+  for (size_t i = stack.size(); i-- > 0;) {
+    if (stack[i].frame == frame && stack[i].meta == &meta) {
+      while (stack.size() > i + 1) {
+        thread.fingerprints.resize(stack.back().fingerprint_begin);
+        stack.pop_back();
+      }
+      return &stack[i];
+    }
+  }
+  return nullptr;
+}
+
+FrameShadow& push_frame(ThreadState& thread, compat::Frame frame, CodeMeta& meta) {
+  FrameShadow shadow;
+  shadow.frame = frame;
+  shadow.meta = &meta;
+  shadow.fingerprint_begin = static_cast<uint32_t>(thread.fingerprints.size());
+  thread.fingerprints.resize(thread.fingerprints.size() + meta.name_ids.size(), kUnboundFingerprint);
+  thread.stack.push_back(std::move(shadow));
+  return thread.stack.back();
+}
+
+void pop_frame(ThreadState& thread) {
+  thread.fingerprints.resize(thread.stack.back().fingerprint_begin);
+  thread.stack.pop_back();
+}
+
+// Runs `body` with the thread's state and a guard: any C++ failure stops tracing with a
+// reason instead of reaching Python.
+template <typename Body>
+void guarded(const char* what, Body&& body) {
+  Agent* agent = Agent::instance();
+  if (!agent->tracing()) return;
+  try {
+    ThreadState* thread = ThreadState::current();
+    if (!thread) return;
+    body(*thread);
+  } catch (const std::exception& e) {
+    std::string reason = std::string("internal error while recording a ") + what + " event: " + e.what();
+    agent->stop(reason.c_str());
+  }
+}
+
+void emit_pending_handled(ThreadState& thread, FrameShadow& shadow, int line) {
+  if (shadow.pending_exception.empty()) return;
+  std::string info = std::move(shadow.pending_exception);
+  shadow.pending_exception.clear();
+  EventEncoder event(thread, wire::EventKind::kExceptionHandled, *shadow.meta, line, thread.stack.size() - 1);
+  event.writer().bytes_field(f::Event::kException, info.data(), info.size());
+  event.commit();
+}
+
+}  // namespace
+
+void set_infer_exception_handled(bool on) { g_infer_exception_handled = on; }
+void set_sticky_frame_line(bool on) { g_sticky_frame_line = on; }
+
+void record_call(CodeMeta& meta, compat::Frame frame, int line) {
+  guarded("call", [&](ThreadState& thread) {
+    if (!thread.announce(meta)) return;
+    FrameShadow& shadow = push_frame(thread, frame, meta);
+    shadow.last_line = line;
+    EventEncoder event(thread, wire::EventKind::kCall, meta, line, thread.stack.size() - 1);
+    encode_locals(event, thread, shadow, true);
+    if (!event.commit()) shadow.full_state_due = true;
+  });
+}
+
+void record_line(CodeMeta& meta, compat::Frame frame, int line) {
+  guarded("line", [&](ThreadState& thread) {
+    if (!thread.announce(meta)) return;
+    FrameShadow* shadow = find_frame(thread, frame, meta);
+    if (!shadow) {
+      // First sight of a frame already running (tracing started inside it).
+      shadow = &push_frame(thread, frame, meta);
+      shadow->full_state_due = true;
+    }
+    if (g_infer_exception_handled) emit_pending_handled(thread, *shadow, line);
+    shadow->last_line = line;
+    const bool full = shadow->full_state_due;
+    EventEncoder event(thread, wire::EventKind::kLine, meta, line, thread.stack.size() - 1);
+    if (full) event.writer().bool_field(f::Event::kFullState, true);
+    encode_locals(event, thread, *shadow, full);
+    shadow->full_state_due = !event.commit();
+  });
+}
+
+void record_return(CodeMeta& meta, compat::Frame frame, int line, PyObject* value) {
+  guarded("return", [&](ThreadState& thread) {
+    if (!thread.announce(meta)) return;
+    FrameShadow* shadow = find_frame(thread, frame, meta);
+    const size_t depth = shadow ? thread.stack.size() - 1 : thread.stack.size();
+    if (g_sticky_frame_line && shadow && shadow->last_line > 0) line = shadow->last_line;
+    EventEncoder event(thread, wire::EventKind::kReturn, meta, line, depth);
+    if (value) capture().encode(event.writer(), f::Event::kValue, value, event.value_budget());
+    event.commit();
+    if (shadow) pop_frame(thread);
+  });
+}
+
+void record_exception(CodeMeta& meta, compat::Frame frame, int line, PyObject* exception) {
+  guarded("exception", [&](ThreadState& thread) {
+    if (!thread.announce(meta)) return;
+    FrameShadow* shadow = find_frame(thread, frame, meta);
+    if (!shadow) {
+      shadow = &push_frame(thread, frame, meta);
+      shadow->full_state_due = true;
+    }
+    if (g_sticky_frame_line && shadow->last_line > 0) line = shadow->last_line;
+    EventEncoder event(thread, wire::EventKind::kException, meta, line, thread.stack.size() - 1);
+    const size_t info_start = event.writer().size();
+    if (exception) capture().encode_exception(event.writer(), f::Event::kException, exception);
+    if (g_infer_exception_handled && exception) {
+      // Keep the ExceptionInfo body (without its tag and 4-byte length) for the handled event.
+      const uint8_t* begin = event.writer().data() + info_start;
+      const size_t size = event.writer().size() - info_start;
+      const size_t header = wire::ProtoWriter::varint_size((f::Event::kException << 3) | 2) + wire::kNestedLengthBytes;
+      if (size >= header) shadow->pending_exception.assign(reinterpret_cast<const char*>(begin) + header, size - header);
+    }
+    event.commit();
+  });
+}
+
+void record_exception_handled(CodeMeta& meta, compat::Frame frame, int line, PyObject* exception) {
+  guarded("exception-handled", [&](ThreadState& thread) {
+    if (!thread.announce(meta)) return;
+    FrameShadow* shadow = find_frame(thread, frame, meta);
+    const size_t depth = shadow ? thread.stack.size() - 1 : thread.stack.size();
+    EventEncoder event(thread, wire::EventKind::kExceptionHandled, meta, line, depth);
+    if (exception) capture().encode_exception(event.writer(), f::Event::kException, exception);
+    event.commit();
+  });
+}
+
+}  // namespace pyrewind::agent

@@ -1,0 +1,75 @@
+// Per-OS-thread recording state: the thread's ring writer, its encode buffer, and the shadow
+// of its traced frames (what was last recorded for each local, as fingerprints).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compat/compat.h"
+#include "proto/ring/writer.h"
+
+namespace pyrewind::agent {
+
+struct CodeMeta;
+
+// Module-level and class-body frames keep their locals in a dict.
+struct DictShadow {
+  struct Entry {
+    PyObject* key;      // borrowed; identity checked together with the key's hash
+    Py_hash_t key_hash;
+    uint64_t fingerprint;
+    bool seen;          // present in the latest scan
+  };
+  std::vector<Entry> entries;
+};
+
+struct FrameShadow {
+  compat::Frame frame = nullptr;
+  CodeMeta* meta = nullptr;
+  uint32_t fingerprint_begin = 0;  // into ThreadState::fingerprints
+  std::unique_ptr<DictShadow> dict;
+  bool full_state_due = false;     // next line event re-sends every local
+  int last_line = 0;               // of the frame's last LINE (or CALL) event
+  std::string pending_exception;   // encoded ExceptionInfo, until handled or left (3.9-3.11)
+};
+
+class ThreadState {
+ public:
+  // This thread's state, created (and announced with a ThreadStart) on first use.
+  // nullptr if the agent cannot record (memory, forked child, stopped).
+  static ThreadState* current();
+
+  ~ThreadState();
+
+  uint32_t index() const { return writer_.writer_id(); }
+
+  // Writes `size` bytes of one Packet from the scratch buffer. `time_base_ns` as in
+  // ChunkWriter::append. After a drop, every frame re-sends its full state.
+  bool commit(size_t size, uint64_t time_base_ns);
+
+  // Writes the StringDef and CodeDef packets `meta` needs, unless this thread already did.
+  bool announce(const CodeMeta& meta);
+
+  uint8_t* scratch() { return scratch_.get(); }
+  size_t scratch_size() const { return scratch_size_; }
+
+  std::vector<FrameShadow> stack;
+  std::vector<uint64_t> fingerprints;
+  uint64_t last_time_ns = 0;
+
+ private:
+  ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size);
+  bool announce_string(uint64_t id);
+  bool write_thread_start();
+
+  ring::ChunkWriter writer_;
+  std::unique_ptr<uint8_t[]> scratch_;
+  size_t scratch_size_;
+  std::vector<bool> announced_strings_;
+  std::vector<bool> announced_codes_;
+  bool thread_start_due_ = false;
+};
+
+}  // namespace pyrewind::agent

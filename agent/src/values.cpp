@@ -1,0 +1,401 @@
+#include "src/values.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "proto/wire/fields.h"
+
+namespace pyrewind::agent {
+namespace f = wire::fields;
+
+namespace {
+
+constexpr uint32_t kMaxExactIntBits = 1024;
+constexpr size_t kItemReserve = 64;  // bytes kept free to close open messages after a cut
+
+enum Tag : uint64_t {
+  kTagNone = 1, kTagBool, kTagInt, kTagBigInt, kTagFloat, kTagStr, kTagBytes, kTagList, kTagTuple,
+  kTagDict, kTagSet, kTagFrozenSet, kTagObject, kTagCut,
+};
+
+inline uint64_t fmix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+inline uint64_t mix(uint64_t h, uint64_t v) { return fmix(h ^ (v * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL)); }
+
+uint64_t hash_bytes(const void* data, size_t size, uint64_t h) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    h = mix(h, word);
+  }
+  uint64_t tail = 0;
+  for (size_t shift = 0; i < size; ++i, shift += 8) tail |= static_cast<uint64_t>(bytes[i]) << shift;
+  return mix(h, tail ^ size);
+}
+
+inline uint64_t object_id(PyObject* value) { return reinterpret_cast<uintptr_t>(value); }
+
+wire::ContainerKind container_kind(PyObject* value, bool* is_container) {
+  *is_container = true;
+  if (PyList_CheckExact(value)) return wire::ContainerKind::kList;
+  if (PyTuple_CheckExact(value)) return wire::ContainerKind::kTuple;
+  if (PyDict_CheckExact(value)) return wire::ContainerKind::kDict;
+  if (compat::is_exact_set(value)) return wire::ContainerKind::kSet;
+  if (PyFrozenSet_CheckExact(value)) return wire::ContainerKind::kFrozenSet;
+  *is_container = false;
+  return wire::ContainerKind::kList;
+}
+
+// Visits the first `limit` items of an exact container (dict: key then value per item) without
+// allocating. Stops early when `visit` returns false. Returns the number of items visited.
+template <typename Visit>
+size_t for_each_item(PyObject* value, wire::ContainerKind kind, size_t limit, Visit&& visit) {
+  size_t count = 0;
+  switch (kind) {
+    case wire::ContainerKind::kList:
+    case wire::ContainerKind::kTuple: {
+      const bool is_list = kind == wire::ContainerKind::kList;
+      Py_ssize_t size = is_list ? PyList_GET_SIZE(value) : PyTuple_GET_SIZE(value);
+      for (Py_ssize_t i = 0; i < size && count < limit; ++i) {
+        PyObject* item = is_list ? PyList_GET_ITEM(value, i) : PyTuple_GET_ITEM(value, i);
+        ++count;
+        if (!visit(item, nullptr)) break;
+      }
+      break;
+    }
+    case wire::ContainerKind::kDict: {
+      Py_ssize_t position = 0;
+      PyObject *key, *item;
+      while (count < limit && PyDict_Next(value, &position, &key, &item)) {
+        ++count;
+        if (!visit(key, item)) break;
+      }
+      break;
+    }
+    case wire::ContainerKind::kSet:
+    case wire::ContainerKind::kFrozenSet: {
+      Py_ssize_t position = 0;
+      PyObject* key;
+      while (count < limit && compat::set_next_entry(value, &position, &key)) {
+        ++count;
+        if (!visit(key, nullptr)) break;
+      }
+      break;
+    }
+  }
+  return count;
+}
+
+Py_ssize_t container_length(PyObject* value, wire::ContainerKind kind) {
+  switch (kind) {
+    case wire::ContainerKind::kList: return PyList_GET_SIZE(value);
+    case wire::ContainerKind::kTuple: return PyTuple_GET_SIZE(value);
+    case wire::ContainerKind::kDict: return PyDict_GET_SIZE(value);
+    default: return PySet_GET_SIZE(value);
+  }
+}
+
+// Appends the UTF-8 encoding of the first `max_chars` code points of a ready str to `out`
+// (capacity `capacity` bytes); lone surrogates become U+FFFD. Returns bytes written and sets
+// `chars` to the code points taken.
+size_t utf8_prefix(PyObject* text, size_t max_chars, char* out, size_t capacity, size_t* chars) {
+  const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+  const int kind = PyUnicode_KIND(text);
+  const void* data = PyUnicode_DATA(text);
+  size_t written = 0, taken = 0;
+  if (PyUnicode_IS_ASCII(text)) {
+    taken = std::min<size_t>({static_cast<size_t>(length), max_chars, capacity});
+    std::memcpy(out, data, taken);
+    *chars = taken;
+    return taken;
+  }
+  for (Py_ssize_t i = 0; i < length && taken < max_chars; ++i) {
+    Py_UCS4 c = PyUnicode_READ(kind, data, i);
+    if (c >= 0xD800 && c <= 0xDFFF) c = 0xFFFD;
+    char encoded[4];
+    size_t n;
+    if (c < 0x80) {
+      encoded[0] = static_cast<char>(c);
+      n = 1;
+    } else if (c < 0x800) {
+      encoded[0] = static_cast<char>(0xC0 | (c >> 6));
+      encoded[1] = static_cast<char>(0x80 | (c & 0x3F));
+      n = 2;
+    } else if (c < 0x10000) {
+      encoded[0] = static_cast<char>(0xE0 | (c >> 12));
+      encoded[1] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      encoded[2] = static_cast<char>(0x80 | (c & 0x3F));
+      n = 3;
+    } else {
+      encoded[0] = static_cast<char>(0xF0 | (c >> 18));
+      encoded[1] = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      encoded[2] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      encoded[3] = static_cast<char>(0x80 | (c & 0x3F));
+      n = 4;
+    }
+    if (written + n > capacity) break;
+    std::memcpy(out + written, encoded, n);
+    written += n;
+    ++taken;
+  }
+  *chars = taken;
+  return written;
+}
+
+bool is_ready_str(PyObject* value) {
+#if PY_VERSION_HEX < 0x030C0000
+  return PyUnicode_IS_READY(value);
+#else
+  (void)value;
+  return true;
+#endif
+}
+
+}  // namespace
+
+struct ValueCapture::Path {
+  PyObject* container;
+  const Path* parent;
+  bool contains(PyObject* value) const {
+    for (const Path* p = this; p; p = p->parent)
+      if (p->container == value) return true;
+    return false;
+  }
+};
+
+uint64_t ValueCapture::fingerprint(PyObject* value) const { return fingerprint_at(value, 0, nullptr); }
+
+uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Path* path) const {
+  if (value == Py_None) return kTagNone;
+  PyTypeObject* type = Py_TYPE(value);
+  if (type == &PyBool_Type) return mix(kTagBool, value == Py_True);
+  if (type == &PyLong_Type) {
+    int overflow = 0;
+    long long small = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (!overflow) return mix(kTagInt, static_cast<uint64_t>(small));
+    size_t bits = _PyLong_NumBits(value);
+    uint64_t h = mix(mix(kTagBigInt, bits), overflow < 0);
+    if (bits <= kMaxExactIntBits) {
+      unsigned char bytes[kMaxExactIntBits / 8 + 1];
+      if (compat::long_to_bytes(value, bytes, bits / 8 + 1) == 0) h = hash_bytes(bytes, bits / 8 + 1, h);
+    }
+    return h;
+  }
+  if (type == &PyFloat_Type) {
+    double d = PyFloat_AS_DOUBLE(value);
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    return mix(kTagFloat, bits);
+  }
+  if (type == &PyUnicode_Type && is_ready_str(value)) {
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(value);
+    uint64_t h = mix(kTagStr, static_cast<uint64_t>(length));
+    Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(value)->hash;
+    if (cached != -1) return mix(h, static_cast<uint64_t>(cached));
+    const size_t chars = std::min<size_t>(static_cast<size_t>(length), limits_.max_string);
+    return hash_bytes(PyUnicode_DATA(value), chars * PyUnicode_KIND(value), h);
+  }
+  if (type == &PyBytes_Type) {
+    const Py_ssize_t length = PyBytes_GET_SIZE(value);
+    const size_t kept = std::min<size_t>(static_cast<size_t>(length), limits_.max_string);
+    return hash_bytes(PyBytes_AS_STRING(value), kept, mix(kTagBytes, static_cast<uint64_t>(length)));
+  }
+  bool is_container;
+  wire::ContainerKind kind = container_kind(value, &is_container);
+  if (is_container) {
+    const Py_ssize_t length = container_length(value, kind);
+    uint64_t h = mix(mix(mix(kTagList, static_cast<uint64_t>(kind)), object_id(value)), static_cast<uint64_t>(length));
+    if (depth >= limits_.max_depth || (path && path->contains(value))) return mix(h, kTagCut);
+    Path here{value, path};
+    for_each_item(value, kind, limits_.max_items, [&](PyObject* item, PyObject* dict_value) {
+      h = mix(h, fingerprint_at(item, depth + 1, &here));
+      if (dict_value) h = mix(h, fingerprint_at(dict_value, depth + 1, &here));
+      return true;
+    });
+    return h;
+  }
+  uint64_t h = mix(mix(kTagObject, reinterpret_cast<uintptr_t>(type)), object_id(value));
+  if (limits_.call_repr) {
+    // With --repr a user object's recorded form includes its repr, which can change while its
+    // identity does not; fingerprint what will be recorded.
+    thread_local uint8_t scratch[4096];
+    wire::ProtoWriter writer(scratch, sizeof scratch);
+    encode_object(writer, value, sizeof scratch);
+    h = hash_bytes(writer.data(), writer.size(), h);
+  }
+  return h;
+}
+
+void ValueCapture::encode(wire::ProtoWriter& writer, uint32_t field, PyObject* value, size_t budget) const {
+  encode_at(writer, field, value, 0, nullptr, writer.size() + budget);
+}
+
+void ValueCapture::encode_redacted(wire::ProtoWriter& writer, uint32_t field) const {
+  auto nested = writer.begin_nested(field);
+  writer.bool_field(f::Value::kRedacted, true);
+  writer.end_nested(nested);
+}
+
+void ValueCapture::encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject* value, uint32_t depth,
+                             const Path* path, size_t budget_end) const {
+  auto nested = writer.begin_nested(field);
+  PyTypeObject* type = Py_TYPE(value);
+  if (value == Py_None) {
+    writer.bool_field(f::Value::kNone, true);
+  } else if (type == &PyBool_Type) {
+    writer.bool_field(f::Value::kBool, value == Py_True);
+  } else if (type == &PyLong_Type) {
+    int overflow = 0;
+    long long small = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (!overflow) {
+      writer.sint_field(f::Value::kInt, small);
+    } else {
+      auto big = writer.begin_nested(f::Value::kBigInt);
+      size_t bits = _PyLong_NumBits(value);
+      writer.bool_field(f::BigInt::kNegative, overflow < 0);
+      writer.varint_field(f::BigInt::kBitLength, bits);
+      unsigned char bytes[kMaxExactIntBits / 8 + 1];
+      size_t size = bits / 8 + 1;
+      if (bits <= kMaxExactIntBits && compat::long_to_bytes(value, bytes, size) == 0) {
+        if (overflow < 0) {  // two's complement -> magnitude
+          unsigned carry = 1;
+          for (size_t i = 0; i < size; ++i) {
+            unsigned sum = static_cast<unsigned char>(~bytes[i]) + carry;
+            bytes[i] = static_cast<unsigned char>(sum);
+            carry = sum >> 8;
+          }
+        }
+        while (size > 1 && bytes[size - 1] == 0) --size;
+        writer.bytes_field(f::BigInt::kMagnitudeLe, bytes, size);
+      } else {
+        writer.bool_field(f::BigInt::kTruncated, true);
+      }
+      writer.end_nested(big);
+    }
+  } else if (type == &PyFloat_Type) {
+    writer.double_field(f::Value::kFloat, PyFloat_AS_DOUBLE(value));
+  } else if (type == &PyUnicode_Type && is_ready_str(value)) {
+    auto text = writer.begin_nested(f::Value::kStr);
+    const size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(value));
+    char buffer[4 * 1024];
+    size_t room = budget_end > writer.size() + kItemReserve ? budget_end - writer.size() - kItemReserve : 0;
+    room = std::min(room, sizeof buffer);
+    size_t chars = 0;
+    size_t bytes = utf8_prefix(value, limits_.max_string, buffer, room, &chars);
+    writer.bytes_field(f::Text::kText, buffer, bytes);
+    writer.varint_field(f::Text::kLength, length);
+    if (chars < length) writer.bool_field(f::Text::kTruncated, true);
+    writer.end_nested(text);
+  } else if (type == &PyBytes_Type) {
+    auto blob = writer.begin_nested(f::Value::kBytes);
+    const size_t length = static_cast<size_t>(PyBytes_GET_SIZE(value));
+    size_t room = budget_end > writer.size() + kItemReserve ? budget_end - writer.size() - kItemReserve : 0;
+    size_t kept = std::min({length, static_cast<size_t>(limits_.max_string), room});
+    writer.bytes_field(f::Blob::kData, PyBytes_AS_STRING(value), kept);
+    writer.varint_field(f::Blob::kLength, length);
+    if (kept < length) writer.bool_field(f::Blob::kTruncated, true);
+    writer.end_nested(blob);
+  } else {
+    bool is_container;
+    container_kind(value, &is_container);
+    if (is_container)
+      encode_container(writer, value, depth, path, budget_end);
+    else
+      encode_object(writer, value, budget_end);
+  }
+  writer.end_nested(nested);
+}
+
+void ValueCapture::encode_container(wire::ProtoWriter& writer, PyObject* value, uint32_t depth, const Path* path,
+                                    size_t budget_end) const {
+  bool is_container;
+  wire::ContainerKind kind = container_kind(value, &is_container);
+  const Py_ssize_t length = container_length(value, kind);
+  auto container = writer.begin_nested(f::Value::kContainer);
+  writer.varint_field(f::Container::kKind, static_cast<uint32_t>(kind));
+  writer.varint_field(f::Container::kId, object_id(value));
+  writer.varint_field(f::Container::kLength, static_cast<uint64_t>(length));
+  bool truncated;
+  if (depth >= limits_.max_depth || (path && path->contains(value))) {
+    truncated = length > 0;
+  } else {
+    Path here{value, path};
+    bool cut = false;
+    size_t visited = for_each_item(value, kind, limits_.max_items, [&](PyObject* item, PyObject* dict_value) {
+      if (writer.size() + kItemReserve * (dict_value ? 2 : 1) > budget_end) {
+        cut = true;
+        return false;
+      }
+      encode_at(writer, f::Container::kItems, item, depth + 1, &here, budget_end);
+      if (dict_value) encode_at(writer, f::Container::kItems, dict_value, depth + 1, &here, budget_end);
+      return true;
+    });
+    if (cut && visited > 0) --visited;  // the item that did not fit was not written
+    truncated = cut || visited < static_cast<size_t>(length);
+  }
+  if (truncated) writer.bool_field(f::Container::kTruncated, true);
+  writer.end_nested(container);
+}
+
+void ValueCapture::encode_object(wire::ProtoWriter& writer, PyObject* value, size_t budget_end) const {
+  auto object = writer.begin_nested(f::Value::kObject);
+  writer.string_field(f::ObjectRef::kTypeName, Py_TYPE(value)->tp_name);
+  writer.varint_field(f::ObjectRef::kId, object_id(value));
+  if (limits_.call_repr && !PyErr_Occurred()) {
+    // Opt-in: user code runs here. Any exception it raises is recorded and cleared.
+    PyObject* repr = PyObject_Repr(value);
+    if (repr && PyUnicode_CheckExact(repr) && is_ready_str(repr)) {
+      char buffer[4 * 1024];
+      size_t room = budget_end > writer.size() + kItemReserve ? budget_end - writer.size() - kItemReserve : 0;
+      size_t chars = 0;
+      size_t bytes = utf8_prefix(repr, limits_.max_string, buffer, std::min(room, sizeof buffer), &chars);
+      writer.bytes_field(f::ObjectRef::kRepr, buffer, bytes);
+      if (chars < static_cast<size_t>(PyUnicode_GET_LENGTH(repr))) writer.bool_field(f::ObjectRef::kReprTruncated, true);
+    } else if (!repr) {
+      PyObject *type, *error, *traceback;
+      PyErr_Fetch(&type, &error, &traceback);
+      writer.string_field(f::ObjectRef::kReprError,
+                          type ? reinterpret_cast<PyTypeObject*>(type)->tp_name : "unknown error");
+      Py_XDECREF(type);
+      Py_XDECREF(error);
+      Py_XDECREF(traceback);
+    }
+    Py_XDECREF(repr);
+  }
+  writer.end_nested(object);
+}
+
+void ValueCapture::encode_exception(wire::ProtoWriter& writer, uint32_t field, PyObject* exception) const {
+  auto info = writer.begin_nested(field);
+  PyTypeObject* type = Py_TYPE(exception);
+  writer.string_field(f::ExceptionInfo::kTypeName, type->tp_name);
+  const bool builtin = !(type->tp_flags & Py_TPFLAGS_HEAPTYPE);
+  if (builtin && PyExceptionInstance_Check(exception) && !PyErr_GivenExceptionMatches(exception, PyExc_KeyError)) {
+    PyObject* args = reinterpret_cast<PyBaseExceptionObject*>(exception)->args;
+    if (args && PyTuple_CheckExact(args)) {
+      if (PyTuple_GET_SIZE(args) == 0) {
+        writer.bytes_field(f::ExceptionInfo::kMessage, "", 0);
+      } else if (PyTuple_GET_SIZE(args) == 1 && PyUnicode_CheckExact(PyTuple_GET_ITEM(args, 0)) &&
+                 is_ready_str(PyTuple_GET_ITEM(args, 0))) {
+        PyObject* message = PyTuple_GET_ITEM(args, 0);
+        char buffer[4 * 1024];
+        size_t chars = 0;
+        size_t bytes = utf8_prefix(message, limits_.max_string, buffer, sizeof buffer, &chars);
+        writer.bytes_field(f::ExceptionInfo::kMessage, buffer, bytes);
+        if (chars < static_cast<size_t>(PyUnicode_GET_LENGTH(message)))
+          writer.bool_field(f::ExceptionInfo::kMessageTruncated, true);
+      }
+    }
+  }
+  writer.end_nested(info);
+}
+
+}  // namespace pyrewind::agent

@@ -1,0 +1,65 @@
+// Writes a recording file (layout: proto/recording/format.h).
+//
+// Packets arrive in the file form (events carry `thread` and absolute `time_ns`). The writer
+// buffers them into ~1 MiB chunks, and before the first event of a chunk that uses a code
+// object or thread it re-states that CodeDef (with its StringDefs) and ThreadStart, so each
+// chunk decodes alone. Chunks are zstd-compressed and CRC32C-checked. Every write error (disk
+// full, I/O error) is reported, never thrown past the caller, and leaves the file readable up
+// to its last whole chunk.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "pyrewind/v1/recording.pb.h"
+
+namespace pyrewind::collector {
+
+struct EventMeta {
+  uint32_t thread = 0;
+  uint64_t time_ns = 0;
+  uint64_t code_id = 0;   // 0: none
+  uint32_t kind = 0;      // pyrewind.v1.EventKind
+};
+
+class RecordingWriter {
+ public:
+  // Creates (truncates) `path` and writes the file magic and header.
+  static std::unique_ptr<RecordingWriter> create(const std::string& path,
+                                                 const v1::RecordingHeader& header,
+                                                 std::string* error);
+  ~RecordingWriter();  // closes the file without a summary if finish() was not called
+
+  // Definitions: remembered for re-stating; the bytes are a serialized Packet.
+  void add_string(uint64_t id, std::string_view packet);
+  void add_code(uint64_t id, uint64_t file_name_id, uint64_t qualified_name_id,
+                const uint64_t* local_name_ids, size_t local_name_count, std::string_view packet);
+  void add_thread(uint32_t thread, uint64_t native_id, std::string_view name, std::string_view packet);
+  void end_thread(uint32_t thread, std::string_view packet);
+
+  // An event packet (file form) and what the writer needs to know about it.
+  void add_event(const EventMeta& meta, std::string_view packet);
+  // Loss and AgentStatus packets.
+  void add_loss(uint32_t thread, uint64_t dropped_records, uint64_t dropped_bytes, std::string_view packet);
+  void add_status(std::string_view message, std::string_view packet);
+
+  // Writes the current chunk now (e.g. a periodic flush so a killed collector loses little).
+  bool flush_chunk();
+  // Writes the last chunk, the summary and the footer. `summary_extras` supplies the fields
+  // the writer cannot know (exit status, target_exited); the writer fills in the rest.
+  bool finish(const v1::RecordingSummary& summary_extras);
+
+  bool failed() const;
+  const std::string& error() const;
+  uint64_t bytes_written() const;
+  uint64_t events_written() const;
+
+ private:
+  RecordingWriter();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pyrewind::collector

@@ -1,0 +1,64 @@
+// Agent side of the ring: one ChunkWriter per writing thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "proto/ring/layout.h"
+
+namespace pyrewind::ring {
+
+// Not thread-safe: each OS thread owns its writer. Never blocks, never allocates, never
+// throws. When no chunk can be had the record is dropped and counted exactly; the counts are
+// stated in the header of the next chunk this writer acquires (the collector turns them into
+// Loss packets).
+class ChunkWriter {
+ public:
+  ChunkWriter(SegmentHeader* segment, uint32_t writer_id);
+  ~ChunkWriter();  // finish()
+  ChunkWriter(const ChunkWriter&) = delete;
+  ChunkWriter& operator=(const ChunkWriter&) = delete;
+
+  // Appends one Packet (its bytes, without framing) as a `PacketBatch.packet` field and
+  // publishes it with a release-store. `time_base_ns` is what the packet's time delta is
+  // relative to; it becomes the base time of a newly acquired chunk. Packets larger than a
+  // chunk's payload are dropped. Returns false when the packet was dropped.
+  bool append(const uint8_t* packet, size_t size, uint64_t time_base_ns);
+
+  // Marks the current chunk COMPLETE so the collector can recycle it (thread exit, detach).
+  void finish();
+
+  uint32_t writer_id() const { return writer_id_; }
+  uint64_t dropped_records() const { return dropped_records_total_; }
+  uint64_t dropped_bytes() const { return dropped_bytes_total_; }
+  // True once any record was dropped since the last call (the agent then re-sends state).
+  bool take_drop_flag();
+
+ private:
+  bool acquire_chunk(uint64_t time_base_ns);
+  bool append_slow(const uint8_t* packet, size_t size, uint64_t time_base_ns);
+  void complete_chunk();
+  void drop(size_t size);
+
+  SegmentHeader* segment_;
+  uint32_t writer_id_;
+  uint8_t* chunks_ = nullptr;   // chunk 0; geometry copied once from the validated header
+  uint32_t chunk_bytes_ = 0;
+  uint32_t chunk_count_ = 0;
+  ChunkHeader* chunk_ = nullptr;
+  uint8_t* payload_ = nullptr;
+  uint32_t capacity_ = 0;
+  uint32_t used_ = 0;
+  uint64_t next_sequence_ = 0;
+  uint32_t scan_start_ = 0;
+  uint32_t acquire_backoff_ = 0;  // records to drop before scanning a full ring again
+  uint32_t backoff_step_ = 0;     // the next backoff (doubles while the ring stays full)
+  uint64_t last_time_base_ns_ = 0;
+  uint64_t pending_dropped_records_ = 0;
+  uint64_t pending_dropped_bytes_ = 0;
+  uint64_t dropped_records_total_ = 0;
+  uint64_t dropped_bytes_total_ = 0;
+  bool dropped_since_check_ = false;
+};
+
+}  // namespace pyrewind::ring

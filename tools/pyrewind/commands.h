@@ -1,0 +1,58 @@
+// The pyrewind subcommands. main.cpp parses the command line; each command lives in its own
+// cmd_*.cpp and returns the process exit status.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pyrewind::cli {
+
+// Exit statuses of pyrewind's own failures (a traced program's status passes through `run`).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,
+  kExitBadRecording = 3,   // missing, corrupt, truncated or unsupported recording file
+  kExitIoError = 4,        // cannot write the output (disk full, permission)
+  kExitNotPython = 5,      // the program to run is not a supported CPython
+  kExitNoAgent = 6,        // no agent build for that Python version
+  kExitInternal = 70,
+};
+
+struct TraceOptions {
+  std::vector<std::string> include;   // file path globs; empty = everything not excluded
+  std::vector<std::string> exclude;
+  bool default_excludes = true;       // stdlib, site-/dist-packages, frozen, pyrewind
+  bool capture_locals = true;
+  bool call_repr = false;             // --repr
+  bool redact = true;                 // --no-redact turns off
+  std::vector<std::string> redact_patterns;  // empty: the defaults
+  uint32_t max_string = 256;
+  uint32_t max_items = 25;
+  uint32_t max_depth = 3;
+  uint64_t buffer_bytes = 64ull << 20;  // shared-memory ring size
+};
+
+struct RunOptions {
+  std::string output = "pyrewind.rwd";
+  TraceOptions trace;
+  std::vector<std::string> command;   // python3 [interpreter options] script|-m mod|-c code [args]
+  bool quiet = false;
+};
+
+struct InfoOptions {
+  std::string file;
+  bool json = false;
+};
+
+struct ExportOptions {
+  std::string file;
+  std::string format = "jsonl";
+  std::string output = "-";           // "-" = stdout
+};
+
+int run_command(const RunOptions& options);
+int info_command(const InfoOptions& options);
+int export_command(const ExportOptions& options);
+
+}  // namespace pyrewind::cli

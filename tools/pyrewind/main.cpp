@@ -1,0 +1,79 @@
+// pyrewind: record what a Python program does, line by line, and replay it later.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "tools/pyrewind/commands.h"
+
+namespace {
+
+using pyrewind::cli::TraceOptions;
+
+void add_trace_options(CLI::App& command, TraceOptions& trace) {
+  command.add_option("--include", trace.include, "Trace only files matching this glob (repeatable)");
+  command.add_option("--exclude", trace.exclude, "Do not trace files matching this glob (repeatable)");
+  command.add_flag("!--trace-all", trace.default_excludes,
+                   "Also trace the standard library, site-packages and frozen modules");
+  command.add_flag("!--no-locals", trace.capture_locals, "Record lines only, without local variables");
+  command.add_flag("--repr", trace.call_repr,
+                   "Record a guarded, bounded repr() of objects of user-defined types");
+  command.add_flag("!--no-redact", trace.redact, "Record locals named like secrets in clear");
+  command.add_option("--redact", trace.redact_patterns,
+                     "Name pattern to redact (repeatable; replaces the defaults)");
+  command.add_option("--max-string", trace.max_string, "Characters kept per str/bytes value")
+      ->check(CLI::Range(1u, 1u << 20));
+  command.add_option("--max-items", trace.max_items, "Items kept per container")
+      ->check(CLI::Range(0u, 10000u));
+  command.add_option("--max-depth", trace.max_depth, "Container nesting kept")
+      ->check(CLI::Range(0u, 64u));
+  command.add_option("--buffer-size", trace.buffer_bytes, "Shared-memory ring size in bytes")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 34));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pyrewind: record a Python program line by line and replay it later"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "pyrewind " PYREWIND_VERSION);
+
+  pyrewind::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Run a Python program and record it from its first line");
+  run_cmd->add_option("-o,--output", run.output, "Recording file to write")->capture_default_str();
+  run_cmd->add_flag("-q,--quiet", run.quiet, "Print nothing of pyrewind's own");
+  add_trace_options(*run_cmd, run.trace);
+  run_cmd->add_option("command", run.command, "python3 [options] script.py|-m module|-c code [args] (after --)")
+      ->required();
+  run_cmd->prefix_command(false);
+  run_cmd->positionals_at_end(true);
+
+  pyrewind::cli::InfoOptions info;
+  auto* info_cmd = app.add_subcommand("info", "Describe a recording");
+  info_cmd->add_option("file", info.file, "Recording file")->required();
+  info_cmd->add_flag("--json", info.json, "Machine-readable output");
+
+  pyrewind::cli::ExportOptions exp;
+  auto* export_cmd = app.add_subcommand("export", "Convert a recording to another format");
+  export_cmd->add_option("file", exp.file, "Recording file")->required();
+  export_cmd->add_option("--format", exp.format, "Output format")
+      ->check(CLI::IsMember({"jsonl"}))
+      ->capture_default_str();
+  export_cmd->add_option("-o,--output", exp.output, "Output file ('-' for stdout)")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : pyrewind::cli::kExitUsage;
+  }
+
+  try {
+    if (*run_cmd) return pyrewind::cli::run_command(run);
+    if (*info_cmd) return pyrewind::cli::info_command(info);
+    if (*export_cmd) return pyrewind::cli::export_command(exp);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pyrewind: internal error: %s\n", e.what());
+    return pyrewind::cli::kExitInternal;
+  }
+  return pyrewind::cli::kExitUsage;
+}
