@@ -153,11 +153,34 @@ inline void frame_disable_line_events(PyFrameObject* frame) { frame->f_trace_lin
 inline Py_ssize_t request_code_extra_index(freefunc free_function) {
   return _PyEval_RequestCodeExtraIndex(free_function);
 }
-inline int code_get_extra(PyCodeObject* code, Py_ssize_t index, void** extra) {
-  return _PyCode_GetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+// Mirror of CPython's private _PyCodeObjectExtra (Objects/codeobject.c), unchanged from 3.6 to
+// 3.13: reading it directly saves a call per event on the hot path.
+struct CodeExtra {
+  Py_ssize_t size;
+  void* extras[1];
+};
+inline void* code_extra(PyCodeObject* code, Py_ssize_t index) {
+  auto* extra = static_cast<CodeExtra*>(code->co_extra);
+  return (extra && index < extra->size) ? extra->extras[index] : nullptr;
 }
 inline int code_set_extra(PyCodeObject* code, Py_ssize_t index, void* extra) {
   return _PyCode_SetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+}
+
+// The value of an int that fits in a machine word without a call into the interpreter;
+// false for larger ones (use PyLong_AsLongLongAndOverflow then).
+inline bool long_small_value(PyObject* value, long long* out) {
+#if PY_VERSION_HEX >= 0x030C0000
+  auto* number = reinterpret_cast<PyLongObject*>(value);
+  if (!_PyLong_IsCompact(number)) return false;
+  *out = _PyLong_CompactValue(number);
+  return true;
+#else
+  Py_ssize_t size = Py_SIZE(value);
+  if (size < -1 || size > 1) return false;
+  *out = size * static_cast<long long>(reinterpret_cast<PyLongObject*>(value)->ob_digit[0]);
+  return true;
+#endif
 }
 
 // Two's-complement little-endian bytes of an int; 0 on success.

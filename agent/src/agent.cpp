@@ -1,10 +1,12 @@
 #include "src/agent.h"
 
 #include <pthread.h>
+#include <x86intrin.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "compat/compat.h"
@@ -17,6 +19,19 @@ namespace pyrewind::agent {
 namespace f = wire::fields;
 
 Agent* Agent::instance_ = nullptr;
+
+namespace {
+
+bool kernel_clock_is_tsc() {
+  FILE* file = std::fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+  if (!file) return false;
+  char name[32] = {};
+  bool tsc = std::fgets(name, sizeof name, file) && std::strncmp(name, "tsc", 3) == 0 && (name[3] == '\n' || !name[3]);
+  std::fclose(file);
+  return tsc;
+}
+
+}  // namespace
 
 uint64_t monotonic_ns() {
   timespec now;
@@ -45,6 +60,9 @@ Agent* Agent::create(const char* segment_name, std::string* error) {
   limits.max_event_bytes = std::clamp<uint32_t>(config.max_event_bytes, 1024, 1u << 20);
   if (!agent->filters_.load(config, error)) return nullptr;
   agent->origin_ns_ = header->start_monotonic_ns;
+  agent->use_tsc_ = kernel_clock_is_tsc();
+  agent->tsc_origin_ = __rdtsc();
+  agent->tsc_origin_ns_ = monotonic_ns();
   instance_ = agent.release();  // lives as long as the process: callbacks may outlive any owner
   pthread_atfork(nullptr, nullptr, [] {
     if (instance_) instance_->forked_child_.store(true, std::memory_order_relaxed);
@@ -60,8 +78,27 @@ void Agent::set_tracing(bool on) {
   }
 }
 
-uint64_t Agent::now_ns() const {
-  uint64_t now = monotonic_ns();
+void Agent::calibrate_tsc() {
+  const uint64_t ticks = __rdtsc() - tsc_origin_;
+  const uint64_t elapsed = monotonic_ns() - tsc_origin_ns_;
+  if (elapsed < 1000000 || ticks == 0) return;  // under 1 ms the ratio is too coarse
+  tsc_scale_.store(static_cast<uint64_t>((static_cast<unsigned __int128>(elapsed) << 32) / ticks),
+                   std::memory_order_relaxed);
+}
+
+uint64_t Agent::now_ns() {
+  uint64_t now;
+  const uint64_t scale = tsc_scale_.load(std::memory_order_relaxed);
+  thread_local uint32_t calls_since_calibration = 0;
+  if (use_tsc_ && scale != 0 && ++calls_since_calibration < 4096) {
+    const uint64_t ticks = __rdtsc() - tsc_origin_;
+    now = tsc_origin_ns_ + static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * scale) >> 32);
+  } else {
+    // Recalibrating over an ever longer baseline keeps the TSC clock within microseconds.
+    calls_since_calibration = 0;
+    if (use_tsc_) calibrate_tsc();
+    now = monotonic_ns();
+  }
   return now > origin_ns_ ? now - origin_ns_ : 0;
 }
 

@@ -40,8 +40,10 @@ class Agent {
 
   bool tracing() const { return tracing_.load(std::memory_order_relaxed); }
   void set_tracing(bool on);
-  // Nanoseconds since the segment's monotonic origin.
-  uint64_t now_ns() const;
+  // Nanoseconds since the segment's monotonic origin. Reads the TSC (about 10 ns) when the
+  // kernel itself keeps time with it, calibrated against CLOCK_MONOTONIC; otherwise
+  // clock_gettime. Not monotonic across threads to the nanosecond: callers clamp per thread.
+  uint64_t now_ns();
 
   uint32_t next_writer_id();
   uint64_t next_code_id() { return ++last_code_id_; }
@@ -71,6 +73,12 @@ class Agent {
   std::atomic<bool> tracing_{false};
   std::atomic<bool> forked_child_{false};
   uint64_t origin_ns_ = 0;
+  // TSC clock: origin pair and ns-per-tick in 32.32 fixed point (0 until calibrated).
+  bool use_tsc_ = false;
+  uint64_t tsc_origin_ = 0;
+  uint64_t tsc_origin_ns_ = 0;  // CLOCK_MONOTONIC at tsc_origin_
+  std::atomic<uint64_t> tsc_scale_{0};
+  void calibrate_tsc();
   unsigned long main_thread_ident_ = 0;
   uint64_t last_code_id_ = 0;
   std::vector<std::string> strings_{std::string()};

@@ -125,12 +125,9 @@ PyObject* on_line(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (filtered) return disable();
   if (meta && nargs >= 2) {
-    int line = PyLong_AsLong(args[1]);
-    if (line == -1 && PyErr_Occurred()) {
-      PyErr_Clear();
-      return none();
-    }
-    record_line(*meta, frame, line);
+    long long line;
+    if (!PyLong_CheckExact(args[1]) || !compat::long_small_value(args[1], &line)) return none();
+    record_line(*meta, frame, static_cast<int>(line));
   }
   return none();
 }

@@ -38,14 +38,7 @@ std::string_view utf8_of(PyObject* text) {
   return {data, static_cast<size_t>(size)};
 }
 
-CodeMeta* lookup(PyCodeObject* code) {
-  void* extra = nullptr;
-  if (compat::code_get_extra(code, g_extra_index, &extra) != 0) {
-    PyErr_Clear();
-    return nullptr;
-  }
-  return static_cast<CodeMeta*>(extra);
-}
+CodeMeta* lookup(PyCodeObject* code) { return static_cast<CodeMeta*>(compat::code_extra(code, g_extra_index)); }
 
 CodeMeta* create(PyCodeObject* code, std::string_view qualified_name);
 

@@ -1,8 +1,10 @@
 #include "src/recorder.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "proto/wire/fields.h"
+#include "proto/wire/proto_reader.h"
 #include "proto/wire/proto_writer.h"
 #include "src/agent.h"
 #include "src/code_registry.h"
@@ -25,7 +27,7 @@ class EventEncoder {
  public:
   EventEncoder(ThreadState& thread, wire::EventKind kind, const CodeMeta& meta, int line, size_t depth)
       : thread_(thread), writer_(thread.scratch(), thread.scratch_size()) {
-    const uint64_t now = Agent::instance()->now_ns();
+    const uint64_t now = std::max(Agent::instance()->now_ns(), thread.last_time_ns);
     time_base_ = thread.last_time_ns;
     thread.last_time_ns = now;
     event_ = writer_.begin_nested(f::Packet::kEvent);
@@ -123,38 +125,47 @@ void encode_named_binding(EventEncoder& event, PyObject* key, PyObject* value) {
   writer.end_nested(binding);
 }
 
-// Module-level and class-body frames: the namespace dict, minus dunder names.
+// Module-level and class-body frames: the namespace dict, minus dunder names, plus the bound
+// fast-locals slots such frames can have (3.12+ inlines comprehensions: their variables live in
+// slots of the enclosing frame and frame.f_locals shows them while bound).
 void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
-  PyObject* namespace_dict = compat::frame_locals_dict(shadow.frame);
   if (!shadow.dict) shadow.dict.reset(new DictShadow);
   auto& entries = shadow.dict->entries;
   for (auto& entry : entries) entry.seen = false;
+  size_t hint = 0;
+  auto visit = [&](PyObject* key, PyObject* value) {
+    if (!PyUnicode_CheckExact(key) || is_dunder(key)) return;
+    const Py_hash_t key_hash = reinterpret_cast<PyASCIIObject*>(key)->hash;
+    uint64_t fp = capture().fingerprint(value);
+    DictShadow::Entry* found = nullptr;
+    // Dict order is stable, so the entry is almost always the next one.
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto& candidate = entries[(hint + i) % entries.size()];
+      if (candidate.key == key && candidate.key_hash == key_hash) {
+        found = &candidate;
+        hint = (hint + i + 1) % entries.size();
+        break;
+      }
+    }
+    if (!found) {
+      entries.push_back({key, key_hash, ~fp, false});
+      found = &entries.back();
+    }
+    found->seen = true;
+    if (full || found->fingerprint != fp) encode_named_binding(event, key, value);
+    found->fingerprint = fp;
+  };
+  PyObject* namespace_dict = compat::frame_locals_dict(shadow.frame);
   if (namespace_dict && PyDict_CheckExact(namespace_dict)) {
     Py_ssize_t position = 0;
     PyObject *key, *value;
-    size_t hint = 0;
-    while (PyDict_Next(namespace_dict, &position, &key, &value)) {
-      if (!PyUnicode_CheckExact(key) || is_dunder(key)) continue;
-      const Py_hash_t key_hash = reinterpret_cast<PyASCIIObject*>(key)->hash;
-      uint64_t fp = capture().fingerprint(value);
-      DictShadow::Entry* found = nullptr;
-      // Dict order is stable, so the entry is almost always the next one.
-      for (size_t i = 0; i < entries.size(); ++i) {
-        auto& candidate = entries[(hint + i) % entries.size()];
-        if (candidate.key == key && candidate.key_hash == key_hash) {
-          found = &candidate;
-          hint = (hint + i + 1) % entries.size();
-          break;
-        }
-      }
-      if (!found) {
-        entries.push_back({key, key_hash, ~fp, false});
-        found = &entries.back();
-      }
-      found->seen = true;
-      if (full || found->fingerprint != fp) encode_named_binding(event, key, value);
-      found->fingerprint = fp;
-    }
+    while (PyDict_Next(namespace_dict, &position, &key, &value)) visit(key, value);
+  }
+  PyCodeObject* code = compat::frame_code(shadow.frame);
+  const int slots = compat::code_local_count(code);
+  for (int slot = 0; slot < slots; ++slot) {
+    PyObject* value = compat::frame_local_value(shadow.frame, code, slot, compat::code_local_kind(code, slot));
+    if (value) visit(compat::code_local_name(code, slot), value);
   }
   // Names gone from the namespace were deleted.
   size_t kept = 0;
@@ -293,11 +304,13 @@ void record_exception(CodeMeta& meta, compat::Frame frame, int line, PyObject* e
     const size_t info_start = event.writer().size();
     if (exception) capture().encode_exception(event.writer(), f::Event::kException, exception);
     if (g_infer_exception_handled && exception) {
-      // Keep the ExceptionInfo body (without its tag and 4-byte length) for the handled event.
+      // Keep the ExceptionInfo body (without its tag and length) for the handled event.
       const uint8_t* begin = event.writer().data() + info_start;
-      const size_t size = event.writer().size() - info_start;
-      const size_t header = wire::ProtoWriter::varint_size((f::Event::kException << 3) | 2) + wire::kNestedLengthBytes;
-      if (size >= header) shadow->pending_exception.assign(reinterpret_cast<const char*>(begin) + header, size - header);
+      const uint8_t* end = event.writer().data() + event.writer().size();
+      wire::ProtoReader reader(begin, static_cast<size_t>(end - begin));
+      wire::Field field;
+      if (reader.next(field) && field.wire_type == wire::kLengthDelimited)
+        shadow->pending_exception.assign(reinterpret_cast<const char*>(field.bytes), field.size);
     }
     event.commit();
   });

@@ -16,8 +16,10 @@ namespace f = wire::fields;
 namespace {
 
 // Owned by the thread; destroyed at thread exit, which completes the thread's last chunk.
-thread_local std::unique_ptr<ThreadState> t_state;
-thread_local bool t_failed = false;
+thread_local std::unique_ptr<ThreadState> t_owner;
+// The hot path reads this copy: initial-exec TLS is a single load, no __tls_get_addr call.
+__thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread bool t_failed __attribute__((tls_model("initial-exec"))) = false;
 
 bool mark(std::vector<bool>& set, uint64_t id) {
   if (id >= set.size()) set.resize(id + 1 + id / 2);
@@ -58,20 +60,21 @@ std::string python_thread_name() {
 }  // namespace
 
 ThreadState* ThreadState::current() {
-  if (t_state) return t_state.get();
+  if (t_state) return t_state;
   Agent* agent = Agent::instance();
   if (t_failed || !agent || agent->in_forked_child()) return nullptr;
   const uint32_t payload = ring::chunk_payload_bytes(agent->segment()->chunk_bytes);
   // A record must fit in one chunk with its framing.
   const size_t scratch = std::min<size_t>(agent->limits().max_event_bytes, payload - 16);
-  t_state.reset(new (std::nothrow) ThreadState(agent->segment(), agent->next_writer_id(), scratch));
-  if (!t_state || !t_state->scratch_) {
-    t_state.reset();
+  t_owner.reset(new (std::nothrow) ThreadState(agent->segment(), agent->next_writer_id(), scratch));
+  if (!t_owner || !t_owner->scratch_) {
+    t_owner.reset();
     t_failed = true;
     return nullptr;
   }
+  t_state = t_owner.get();
   t_state->write_thread_start();
-  return t_state.get();
+  return t_state;
 }
 
 ThreadState::ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size)
@@ -82,8 +85,8 @@ ThreadState::ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_
 
 ThreadState::~ThreadState() {
   // Runs at thread exit without the GIL: only this thread's writer is touched.
-  uint8_t buffer[32];
-  wire::ProtoWriter writer(buffer, sizeof buffer);
+  t_state = nullptr;
+  wire::ProtoWriter writer(scratch_.get(), scratch_size_);
   auto end = writer.begin_nested(f::Packet::kThreadEnd);
   writer.varint_field(f::ThreadEnd::kThread, index());
   writer.end_nested(end);

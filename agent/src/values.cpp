@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <new>
 
 #include "proto/wire/fields.h"
 
@@ -178,8 +180,10 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
   PyTypeObject* type = Py_TYPE(value);
   if (type == &PyBool_Type) return mix(kTagBool, value == Py_True);
   if (type == &PyLong_Type) {
+    long long small;
+    if (compat::long_small_value(value, &small)) return mix(kTagInt, static_cast<uint64_t>(small));
     int overflow = 0;
-    long long small = PyLong_AsLongLongAndOverflow(value, &overflow);
+    small = PyLong_AsLongLongAndOverflow(value, &overflow);
     if (!overflow) return mix(kTagInt, static_cast<uint64_t>(small));
     size_t bits = _PyLong_NumBits(value);
     uint64_t h = mix(mix(kTagBigInt, bits), overflow < 0);
@@ -226,9 +230,11 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
   if (limits_.call_repr) {
     // With --repr a user object's recorded form includes its repr, which can change while its
     // identity does not; fingerprint what will be recorded.
-    thread_local uint8_t scratch[4096];
-    wire::ProtoWriter writer(scratch, sizeof scratch);
-    encode_object(writer, value, sizeof scratch);
+    constexpr size_t kReprScratch = 4096;
+    std::unique_ptr<uint8_t[]> scratch(new (std::nothrow) uint8_t[kReprScratch]);
+    if (!scratch) return h;
+    wire::ProtoWriter writer(scratch.get(), kReprScratch);
+    encode_object(writer, value, kReprScratch);
     h = hash_bytes(writer.data(), writer.size(), h);
   }
   return h;
@@ -254,7 +260,8 @@ void ValueCapture::encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject
     writer.bool_field(f::Value::kBool, value == Py_True);
   } else if (type == &PyLong_Type) {
     int overflow = 0;
-    long long small = PyLong_AsLongLongAndOverflow(value, &overflow);
+    long long small;
+    if (!compat::long_small_value(value, &small)) small = PyLong_AsLongLongAndOverflow(value, &overflow);
     if (!overflow) {
       writer.sint_field(f::Value::kInt, small);
     } else {

@@ -2,8 +2,9 @@
 //
 // Used on the agent's hot path: every method is inline, never allocates and never throws.
 // Writing past the end sets `overflowed()` and drops further bytes, so a caller can encode
-// optimistically and check once at the end. Nested messages reserve a 4-byte length that is
-// back-patched as a redundant (non-minimal) varint, which every protobuf parser accepts.
+// optimistically and check once at the end. Nested messages reserve one byte for their
+// length; the rare body of 128 bytes or more is moved up when the length is back-patched, so
+// small messages (most events) cost no padding.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +15,6 @@ namespace pyrewind::wire {
 
 enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
 
-constexpr size_t kNestedLengthBytes = 4;  // lengths up to 2^28 - 1
 constexpr size_t kMaxNestedLength = (size_t{1} << 28) - 1;
 
 class ProtoWriter {
@@ -51,22 +51,25 @@ class ProtoWriter {
   Nested begin_nested(uint32_t field) {
     tag(field, kLengthDelimited);
     Nested nested{pos_};
-    advance(kNestedLengthBytes);
+    advance(1);
     return nested;
   }
   void end_nested(Nested nested) {
     if (overflowed_ || nested.length_at == nullptr) return;
-    size_t length = static_cast<size_t>(pos_ - (nested.length_at + kNestedLengthBytes));
-    if (length > kMaxNestedLength) {
+    uint8_t* body = nested.length_at + 1;
+    const size_t length = static_cast<size_t>(pos_ - body);
+    if (length < 0x80) {
+      *nested.length_at = static_cast<uint8_t>(length);
+      return;
+    }
+    const size_t extra = varint_size(length) - 1;
+    if (length > kMaxNestedLength || static_cast<size_t>(end_ - pos_) < extra) {
       set_overflowed();
       return;
     }
-    for (size_t i = 0; i < kNestedLengthBytes; ++i) {
-      uint8_t byte = static_cast<uint8_t>(length & 0x7f);
-      length >>= 7;
-      if (i + 1 < kNestedLengthBytes) byte |= 0x80;
-      nested.length_at[i] = byte;
-    }
+    std::memmove(body + extra, body, length);
+    encode_varint(length, nested.length_at);
+    pos_ += extra;
   }
 
   void tag(uint32_t field, WireType type) { raw_varint((static_cast<uint64_t>(field) << 3) | type); }
