@@ -42,6 +42,21 @@ CodeMeta* lookup(PyCodeObject* code) { return static_cast<CodeMeta*>(compat::cod
 
 CodeMeta* create(PyCodeObject* code, std::string_view qualified_name);
 
+// Before 3.11, a class body's code is named after the bare class name; the body itself starts
+// by storing its qualified name (__qualname__ = "Ledger.Entry"), the first str constant.
+std::string_view class_body_qualified_name(PyCodeObject* code) {
+  if (compat::code_uses_fast_locals(code) || !code->co_names || !PyTuple_Check(code->co_names) ||
+      !code->co_consts || !PyTuple_Check(code->co_consts) || PyTuple_GET_SIZE(code->co_consts) == 0)
+    return {};
+  bool stores_qualname = false;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(code->co_names) && !stores_qualname; ++i) {
+    PyObject* name = PyTuple_GET_ITEM(code->co_names, i);
+    stores_qualname = PyUnicode_CheckExact(name) && PyUnicode_CompareWithASCIIString(name, "__qualname__") == 0;
+  }
+  PyObject* first = PyTuple_GET_ITEM(code->co_consts, 0);
+  return stores_qualname && PyUnicode_CheckExact(first) ? utf8_of(first) : std::string_view();
+}
+
 // Before 3.11 code objects carry no qualified name; the function object gets it from a
 // constant the compiler places right after the code object in the enclosing code's co_consts
 // (LOAD_CONST code; LOAD_CONST "Ledger.add"; MAKE_FUNCTION). Register nested code objects
@@ -73,6 +88,10 @@ CodeMeta* create(PyCodeObject* code, std::string_view qualified_name) {
   if (meta->traced) {
     meta->file_id = agent.intern(file);
     if (qualified_name.empty()) qualified_name = utf8_of(compat::code_qualified_name(code));
+    if (!compat::code_qualified_name(code)) {
+      std::string_view class_name = class_body_qualified_name(code);
+      if (!class_name.empty()) qualified_name = class_name;
+    }
     if (qualified_name.empty()) qualified_name = utf8_of(code->co_name);
     meta->qualified_name_id = agent.intern(qualified_name);
     if (meta->fast_locals) {

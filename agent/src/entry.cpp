@@ -41,8 +41,10 @@ uint32_t runtime_hexversion() {
 }
 
 // Called with the GIL held on the thread that will run the program.
-void start_tracing() {
+void start_tracing(const char* run_kind) {
   Agent* agent = Agent::instance();
+  if (std::strcmp(run_kind, "command") == 0) agent->filters().set_main_pseudo_file("<string>");
+  if (std::strcmp(run_kind, "stdin") == 0) agent->filters().set_main_pseudo_file("<stdin>");
   agent->segment()->python_hexversion.store(runtime_hexversion(), std::memory_order_relaxed);
   agent->filters().set_stdlib_dir(stdlib_directory());
   agent->set_main_thread_ident(PyThread_get_thread_ident());
@@ -67,7 +69,7 @@ int audit_hook(const char* event, PyObject*, void*) {
   g_started = true;
   PyObject *type, *value, *traceback;
   PyErr_Fetch(&type, &value, &traceback);
-  start_tracing();
+  start_tracing(what);
   PyErr_Restore(type, value, traceback);
   return 0;
 }

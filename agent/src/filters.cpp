@@ -67,7 +67,7 @@ void Filters::set_stdlib_dir(std::string dir) {
 }
 
 bool Filters::default_excluded(std::string_view path) const {
-  if (path.substr(0, 8) == "<frozen ") return true;
+  if (!path.empty() && path[0] == '<') return path != main_pseudo_file_;
   if (!stdlib_dir_.empty() && path.substr(0, stdlib_dir_.size()) == stdlib_dir_) return true;
   return path.find("/site-packages/") != std::string_view::npos ||
          path.find("/dist-packages/") != std::string_view::npos;

@@ -17,6 +17,9 @@ class Filters {
   bool load(const ring::AgentConfig& config, std::string* error);
   // Directory of the standard library ("/usr/lib/python3.11/"), known once Python runs.
   void set_stdlib_dir(std::string dir);
+  // The pseudo-file name of the program itself ("<string>" for -c, "<stdin>"): the one
+  // pseudo-file traced by default (others are generated code such as namedtuple templates).
+  void set_main_pseudo_file(std::string name) { main_pseudo_file_ = std::move(name); }
 
   // An explicit --include match wins over the default excludes; --exclude wins over both.
   bool traces_file(std::string_view path) const;
@@ -32,6 +35,7 @@ class Filters {
   bool default_excludes_ = true;
   bool redact_ = true;
   std::string stdlib_dir_;
+  std::string main_pseudo_file_;
 };
 
 }  // namespace pyrewind::agent

@@ -155,8 +155,10 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
     if (full || found->fingerprint != fp) encode_named_binding(event, key, value);
     found->fingerprint = fp;
   };
+  // A class body's namespace may be a dict subclass (enum's _EnumDict); PyDict_Next reads the
+  // table itself and runs no user code either way.
   PyObject* namespace_dict = compat::frame_locals_dict(shadow.frame);
-  if (namespace_dict && PyDict_CheckExact(namespace_dict)) {
+  if (namespace_dict && PyDict_Check(namespace_dict)) {
     Py_ssize_t position = 0;
     PyObject *key, *value;
     while (PyDict_Next(namespace_dict, &position, &key, &value)) visit(key, value);

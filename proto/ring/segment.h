@@ -39,6 +39,7 @@ class OwnedSegment {
 
  private:
   OwnedSegment() = default;
+  static std::unique_ptr<OwnedSegment> create_checked(const SegmentOptions& options, std::string* error);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string name_;
@@ -61,6 +62,7 @@ class AttachedSegment {
 
  private:
   AttachedSegment() = default;
+  static std::unique_ptr<AttachedSegment> open_checked(const char* name, std::string* error);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   SegmentHeader* header_ = nullptr;

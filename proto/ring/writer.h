@@ -11,7 +11,9 @@ namespace pyrewind::ring {
 // Not thread-safe: each OS thread owns its writer. Never blocks, never allocates, never
 // throws. When no chunk can be had the record is dropped and counted exactly; the counts are
 // stated in the header of the next chunk this writer acquires (the collector turns them into
-// Loss packets).
+// Loss packets). Dropped bytes are the packets' sizes, framing excluded. A writer id belongs
+// to one ChunkWriter for the life of the segment: its chunks are numbered from 0, and the
+// collector rejects a second series under the same id as replayed chunks.
 class ChunkWriter {
  public:
   ChunkWriter(SegmentHeader* segment, uint32_t writer_id);
@@ -53,6 +55,7 @@ class ChunkWriter {
   uint32_t scan_start_ = 0;
   uint32_t acquire_backoff_ = 0;  // records to drop before scanning a full ring again
   uint32_t backoff_step_ = 0;     // the next backoff (doubles while the ring stays full)
+  uint64_t failed_scan_ns_ = 0;   // time base of the last scan that found no FREE chunk
   uint64_t last_time_base_ns_ = 0;
   uint64_t pending_dropped_records_ = 0;
   uint64_t pending_dropped_bytes_ = 0;

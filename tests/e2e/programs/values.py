@@ -1,0 +1,102 @@
+"""Every kind of value the export renders: scalars at the limits, containers at the limits,
+and objects of other types (heap and static types, subclasses of builtins)."""
+import collections
+import decimal
+import enum
+import sys
+
+
+Color = enum.IntEnum("Color", "RED")  # functional API: no class body (see class_bodies.py)
+
+
+class MyInt(int):
+    pass
+
+
+class MyStr(str):
+    pass
+
+
+class Plain:
+    __slots__ = ("x",)
+
+
+def scalars():
+    none = None
+    yes, no = True, False
+    small = 7
+    negative = -12
+    edge = 2 ** 53
+    edge_plus = 2 ** 53 + 1
+    edge_minus = -(2 ** 53)
+    edge_minus_minus = -(2 ** 53) - 1
+    wide = 2 ** 1024 - 1
+    too_wide = 2 ** 1024
+    too_wide_negative = -(2 ** 4000)
+    tenth = 0.1
+    whole = 5.0
+    neg_zero = -0.0
+    tiny = 5e-324
+    large = 1e300
+    nan = float("nan")
+    inf = float("inf")
+    ninf = float("-inf")
+    empty = ""
+    unicode = "h\u00e9llo \u2603 \U0001F600"
+    at_limit = "a" * 256
+    over_limit = "b" * 257
+    astral_over = "\U0001F600" * 300
+    control = "tab\tnul\x00quote\"backslash\\"
+    b_empty = b""
+    b_short = b"\x00\xffabc"
+    b_limit = bytes(256)
+    b_over = bytes(range(256)) + b"!"
+    return 0
+
+
+def containers():
+    empty_list, empty_tuple, empty_dict = [], (), {}
+    empty_set, empty_frozen = set(), frozenset()
+    mixed = (1, "two", 3.0, None, True, b"6")
+    keys = {1: "int", (2, 3): "tuple", None: "none", "s": [1], 4.5: "float", False: "bool"}
+    numbers = {3, 1, 2}
+    frozen = frozenset({"z"})
+    items25 = list(range(25))
+    items26 = list(range(26))
+    dict26 = {i: i for i in range(26)}
+    depth3 = [[[1]]]
+    depth4 = [[[[1]]]]
+    dict_depth = {"a": {"b": {"c": {"d": 1}}}}
+    return len(mixed) + len(keys)
+
+
+def others():
+    color = Color.RED
+    my_int = MyInt(3)
+    my_str = MyStr("s")
+    plain = Plain()
+    dq = collections.deque([1])
+    od = collections.OrderedDict(a=1)
+    dd = collections.defaultdict(list)
+    dec = decimal.Decimal("1.5")
+    ba = bytearray(b"ab")
+    mv = memoryview(b"ab")
+    rng = range(3)
+    cplx = 1 + 2j
+    sl = slice(1, 2)
+    fn = scalars
+    lam = lambda: 0  # noqa: E731
+    builtin = len
+    method = [].append
+    module = sys
+    cls = Plain
+    dots = ...
+    ni = NotImplemented
+    obj = object()
+    exc = ValueError("v")
+    it = iter([1])
+    gen = (x for x in ())
+    return 0
+
+
+print(scalars(), containers(), others())

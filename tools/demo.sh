@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds pyrewind, records the bundled example (tools/example/ledger.py) and shows what the
+# recording holds: `pyrewind info` and the first events of `pyrewind export --format jsonl`.
+#
+#   tools/demo.sh            (interpreter: $PYTHON, default /usr/bin/python3)
+#
+# Build directory: $PYREWIND_BUILD_DIR or ./build. The recording stays in $DEMO_DIR (default:
+# a new temporary directory), so you can explore it further.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${PYREWIND_BUILD_DIR:-$root/build}"
+python="${PYTHON:-/usr/bin/python3}"
+out="${DEMO_DIR:-$(mktemp -d /tmp/pyrewind-demo.XXXXXX)}"
+mkdir -p "$out"
+
+"$root/tools/setup-deps.sh"
+cmake -S "$root" -B "$build" -G "Unix Makefiles" >/dev/null
+cmake --build "$build" -j2 --target pyrewind
+
+pyrewind="$build/bin/pyrewind"
+echo
+echo "\$ pyrewind run -o $out/ledger.rwd -- $python tools/example/ledger.py ada"
+"$pyrewind" run -o "$out/ledger.rwd" -- "$python" "$root/tools/example/ledger.py" ada
+echo
+echo "\$ pyrewind info $out/ledger.rwd"
+"$pyrewind" info "$out/ledger.rwd"
+echo
+echo "\$ pyrewind export $out/ledger.rwd --format jsonl -o $out/ledger.jsonl"
+"$pyrewind" export "$out/ledger.rwd" --format jsonl -o "$out/ledger.jsonl"
+echo "\$ head -n 3 $out/ledger.jsonl"
+head -n 3 "$out/ledger.jsonl"
+echo "\$ grep -m 8 '\"func\":\"Ledger.add\"' $out/ledger.jsonl    # a method, step by step"
+grep -m 8 '"func":"Ledger.add"' "$out/ledger.jsonl"
+echo "\$ grep -m 4 '\"func\":\"main\"' $out/ledger.jsonl | tail -n 1    # api_token is redacted"
+grep -m 4 '"func":"main"' "$out/ledger.jsonl" | tail -n 1
+echo "\$ grep '\"event\":\"exception' $out/ledger.jsonl"
+grep '"event":"exception' "$out/ledger.jsonl"
+echo "($(wc -l < "$out/ledger.jsonl") events in $out/ledger.jsonl)"

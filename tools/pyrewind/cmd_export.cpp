@@ -1,0 +1,151 @@
+// `pyrewind export FILE --format jsonl [-o OUT]`: one JSON object per event, streamed.
+//
+// Each line: {"seq","t_ns","tid","event","file","func","line","depth", then per kind:
+//   call, line            "locals": the frame's complete reconstructed locals
+//   return                "value" (omitted when the frame unwinds by an exception)
+//   exception(_handled)   "exception": {"type","message"}}
+// A Loss becomes {"event":"loss","tid","dropped_records","dropped_bytes"(,"reason")} at its
+// place in the stream; it has no "seq" (it is not an event; the events it stands for were
+// never recorded). Value forms: tools/reader/json.h.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "tools/pyrewind/commands.h"
+#include "tools/reader/json.h"
+#include "tools/reader/output.h"
+#include "tools/reader/recording.h"
+#include "tools/reader/timeline.h"
+
+namespace pyrewind::cli {
+namespace {
+
+using reader::ItemType;
+namespace json = reader::json;
+
+void append_event(std::string& out, const reader::Step& s, bool with_locals) {
+  out += "{\"seq\":";
+  json::append_uint(out, s.seq);
+  out += ",\"t_ns\":";
+  json::append_uint(out, s.time_ns);
+  out += ",\"tid\":";
+  json::append_uint(out, s.thread);
+  out += ",\"event\":\"";
+  out += reader::event_kind_name(s.kind);
+  out += "\",\"file\":";
+  if (s.code->file.empty())
+    out += "null";
+  else
+    json::append_string(out, s.code->file);
+  out += ",\"func\":";
+  if (s.code->qualified_name.empty())
+    out += "null";
+  else
+    json::append_string(out, s.code->qualified_name);
+  out += ",\"line\":";
+  json::append_uint(out, s.line);
+  out += ",\"depth\":";
+  json::append_uint(out, s.depth);
+  switch (s.kind) {
+    case v1::EVENT_CALL:
+    case v1::EVENT_LINE: {
+      if (!with_locals) break;
+      out += ",\"locals\":{";
+      bool first = true;
+      s.frame->for_each_local([&](const std::string& name, const v1::Value& value) {
+        if (!first) out.push_back(',');
+        first = false;
+        json::append_string(out, name);
+        out.push_back(':');
+        json::append_value(out, value);
+      });
+      out.push_back('}');
+      break;
+    }
+    case v1::EVENT_RETURN:
+      if (s.return_value) {
+        out += ",\"value\":";
+        json::append_value(out, *s.return_value);
+      }
+      break;
+    case v1::EVENT_EXCEPTION:
+    case v1::EVENT_EXCEPTION_HANDLED:
+      if (s.exception) {
+        out += ",\"exception\":";
+        json::append_exception(out, *s.exception);
+      }
+      break;
+    default:
+      break;
+  }
+  out += "}\n";
+}
+
+void append_loss(std::string& out, const v1::Loss& loss) {
+  out += "{\"event\":\"loss\",\"tid\":";
+  json::append_uint(out, loss.thread());
+  out += ",\"dropped_records\":";
+  json::append_uint(out, loss.dropped_records());
+  out += ",\"dropped_bytes\":";
+  json::append_uint(out, loss.dropped_bytes());
+  if (!loss.reason().empty()) {
+    out += ",\"reason\":";
+    json::append_string(out, loss.reason());
+  }
+  out += "}\n";
+}
+
+}  // namespace
+
+int export_command(const ExportOptions& options) {
+  if (options.format != "jsonl") {
+    std::fprintf(stderr, "pyrewind: unsupported export format '%s' (supported: jsonl)\n", options.format.c_str());
+    return kExitUsage;
+  }
+  reader::quiet_protobuf_utf8_errors();  // the reader repairs such strings itself
+  std::string error;
+  reader::OpenOptions open_options;
+  open_options.rebuild_summary = false;  // the events are streamed anyway
+  auto recording = reader::Recording::open(options.file, &error, open_options);
+  if (!recording) {
+    std::fprintf(stderr, "pyrewind: %s: %s\n", options.file.c_str(), error.c_str());
+    return kExitBadRecording;
+  }
+  if (!recording->finished())
+    std::fprintf(stderr, "pyrewind: warning: %s: %s\n", options.file.c_str(), recording->damage().c_str());
+
+  // A closed pipe must come back as EPIPE, reported below, not kill us silently.
+  ::signal(SIGPIPE, SIG_IGN);
+  reader::OutputFile out;
+  if (!out.open(options.output)) {
+    std::fprintf(stderr, "pyrewind: %s\n", out.error().c_str());
+    return kExitIoError;
+  }
+
+  reader::Timeline timeline(*recording);
+  std::string& buffer = out.buffer();
+  const bool with_locals = !recording->header().locals_omitted();
+  while (timeline.next()) {
+    if (timeline.type() == ItemType::kEvent)
+      append_event(buffer, timeline.step(), with_locals);
+    else if (timeline.type() == ItemType::kLoss)
+      append_loss(buffer, timeline.loss());
+    else
+      continue;
+    if (!out.commit()) break;
+  }
+  if (!out.close()) {
+    std::fprintf(stderr, "pyrewind: %s\n", out.error().c_str());
+    return kExitIoError;
+  }
+  if (!timeline.error().empty())
+    std::fprintf(stderr, "pyrewind: warning: %s: %s; exported the %llu events before it\n", options.file.c_str(),
+                 timeline.error().c_str(), static_cast<unsigned long long>(timeline.events_read()));
+  if (timeline.skipped_packets())
+    std::fprintf(stderr, "pyrewind: warning: %s: %llu packets could not be decoded and were skipped\n",
+                 options.file.c_str(), static_cast<unsigned long long>(timeline.skipped_packets()));
+  return kExitOk;
+}
+
+}  // namespace pyrewind::cli
