@@ -194,6 +194,15 @@ inline int long_to_bytes(PyObject* value, unsigned char* out, size_t size) {
 
 inline bool is_exact_set(PyObject* value) { return Py_TYPE(value) == &PySet_Type; }  // PySet_CheckExact is 3.10+
 
+// A dict's version tag changes on every insertion, deletion and value replacement (PEP 509;
+// deprecated from 3.12 but maintained through 3.13). Equal tags mean the same bindings.
+inline uint64_t dict_version(PyObject* dict) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  return reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
+#pragma GCC diagnostic pop
+}
+
 // Iterates a set or frozenset without creating an iterator object (no allocation).
 inline bool set_next_entry(PyObject* set, Py_ssize_t* position, PyObject** key) {
   Py_hash_t hash;

@@ -106,37 +106,54 @@ bool is_dunder(PyObject* key) {
   return n >= 4 && s[0] == '_' && s[1] == '_' && s[n - 1] == '_' && s[n - 2] == '_';
 }
 
-void encode_named_binding(EventEncoder& event, PyObject* key, PyObject* value) {
-  auto& writer = event.writer();
+std::string_view utf8_name(PyObject* key) {
   Py_ssize_t size = 0;
   const char* name = PyUnicode_AsUTF8AndSize(key, &size);
   if (!name) {
     PyErr_Clear();
-    return;
+    return {};
   }
+  return {name, static_cast<size_t>(size)};
+}
+
+void encode_named_binding(EventEncoder& event, const DictShadow::Entry& entry, PyObject* value) {
+  auto& writer = event.writer();
+  std::string_view name = utf8_name(entry.key);
+  if (name.empty()) return;
   auto binding = writer.begin_nested(f::Event::kLocals);
-  writer.bytes_field(f::Binding::kName, name, static_cast<size_t>(size));
+  writer.bytes_field(f::Binding::kName, name.data(), name.size());
   if (!value)
     writer.bool_field(f::Binding::kUnbound, true);
-  else if (Agent::instance()->filters().redacts_name({name, static_cast<size_t>(size)}))
+  else if (entry.redacted)
     capture().encode_redacted(writer, f::Binding::kValue);
   else
     capture().encode(writer, f::Binding::kValue, value, event.value_budget());
   writer.end_nested(binding);
 }
 
+// Values recorded as {type, id} never change while bound; everything else may, in place.
+bool contents_can_change(PyObject* value) {
+  PyTypeObject* type = Py_TYPE(value);
+  if (value == Py_None || type == &PyBool_Type || type == &PyLong_Type || type == &PyFloat_Type ||
+      type == &PyUnicode_Type || type == &PyBytes_Type)
+    return false;
+  return PyList_CheckExact(value) || PyTuple_CheckExact(value) || PyDict_CheckExact(value) ||
+         compat::is_exact_set(value) || PyFrozenSet_CheckExact(value) || Agent::instance()->limits().call_repr;
+}
+
 // Module-level and class-body frames: the namespace dict, minus dunder names, plus the bound
 // fast-locals slots such frames can have (3.12+ inlines comprehensions: their variables live in
-// slots of the enclosing frame and frame.f_locals shows them while bound).
+// slots of the enclosing frame and frame.f_locals shows them while bound). While the dict's
+// version is unchanged only values whose contents can change are looked at again, so a
+// module-level loop does not pay for every function and module in the namespace.
 void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
   if (!shadow.dict) shadow.dict.reset(new DictShadow);
-  auto& entries = shadow.dict->entries;
-  for (auto& entry : entries) entry.seen = false;
+  DictShadow& state = *shadow.dict;
+  auto& entries = state.entries;
   size_t hint = 0;
-  auto visit = [&](PyObject* key, PyObject* value) {
-    if (!PyUnicode_CheckExact(key) || is_dunder(key)) return;
+  auto visit = [&](PyObject* key, PyObject* value, bool from_dict) {
+    if (!PyUnicode_CheckExact(key)) return;
     const Py_hash_t key_hash = reinterpret_cast<PyASCIIObject*>(key)->hash;
-    uint64_t fp = capture().fingerprint(value);
     DictShadow::Entry* found = nullptr;
     // Dict order is stable, so the entry is almost always the next one.
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -148,34 +165,57 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
       }
     }
     if (!found) {
-      entries.push_back({key, key_hash, ~fp, false});
+      const bool ignored = is_dunder(key);
+      const bool redacted = !ignored && Agent::instance()->filters().redacts_name(utf8_name(key));
+      entries.push_back({key, key_hash, 0, value, false, from_dict, false, ignored, redacted});
       found = &entries.back();
+      if (!ignored) found->fingerprint = ~capture().fingerprint(value);  // differs: first sight is a change
     }
     found->seen = true;
-    if (full || found->fingerprint != fp) encode_named_binding(event, key, value);
+    found->value = value;
+    found->from_dict = from_dict;
+    if (found->ignored) return;
+    found->contents_can_change = contents_can_change(value);
+    const uint64_t fp = capture().fingerprint(value);
+    if (full || found->fingerprint != fp) encode_named_binding(event, *found, value);
     found->fingerprint = fp;
   };
+
   // A class body's namespace may be a dict subclass (enum's _EnumDict); PyDict_Next reads the
   // table itself and runs no user code either way.
   PyObject* namespace_dict = compat::frame_locals_dict(shadow.frame);
-  if (namespace_dict && PyDict_Check(namespace_dict)) {
+  const bool is_dict = namespace_dict && PyDict_Check(namespace_dict);
+  const uint64_t version = is_dict ? compat::dict_version(namespace_dict) : 0;
+  const bool bindings_unchanged = !full && is_dict && namespace_dict == state.dict && version == state.dict_version;
+  for (auto& entry : entries) entry.seen = bindings_unchanged && entry.from_dict;
+  if (bindings_unchanged) {
+    for (auto& entry : entries) {
+      if (!entry.from_dict || entry.ignored || !entry.contents_can_change) continue;
+      uint64_t fp = capture().fingerprint(entry.value);
+      if (fp != entry.fingerprint) encode_named_binding(event, entry, entry.value);
+      entry.fingerprint = fp;
+    }
+  } else if (is_dict) {
     Py_ssize_t position = 0;
     PyObject *key, *value;
-    while (PyDict_Next(namespace_dict, &position, &key, &value)) visit(key, value);
+    while (PyDict_Next(namespace_dict, &position, &key, &value)) visit(key, value, true);
   }
+  state.dict = is_dict ? namespace_dict : nullptr;
+  state.dict_version = version;
+
   PyCodeObject* code = compat::frame_code(shadow.frame);
   const int slots = compat::code_local_count(code);
   for (int slot = 0; slot < slots; ++slot) {
     PyObject* value = compat::frame_local_value(shadow.frame, code, slot, compat::code_local_kind(code, slot));
-    if (value) visit(compat::code_local_name(code, slot), value);
+    if (value) visit(compat::code_local_name(code, slot), value, false);
   }
   // Names gone from the namespace were deleted.
   size_t kept = 0;
   for (auto& entry : entries) {
     if (entry.seen) {
       entries[kept++] = entry;
-    } else if (!full) {
-      encode_named_binding(event, entry.key, nullptr);
+    } else if (!full && !entry.ignored) {
+      encode_named_binding(event, entry, nullptr);
     }
   }
   entries.resize(kept);

@@ -20,9 +20,16 @@ struct DictShadow {
     PyObject* key;      // borrowed; identity checked together with the key's hash
     Py_hash_t key_hash;
     uint64_t fingerprint;
+    PyObject* value;    // borrowed from the dict while its version is unchanged
     bool seen;          // present in the latest scan
+    bool from_dict;     // else a fast-locals slot (inlined comprehension variable)
+    bool contents_can_change;  // a container (or, with --repr, any object): re-check it
+    bool ignored;       // a __dunder__ name: never recorded
+    bool redacted;      // the name matches a redact pattern
   };
   std::vector<Entry> entries;
+  PyObject* dict = nullptr;   // the namespace scanned last, and its version then
+  uint64_t dict_version = 0;
 };
 
 struct FrameShadow {
