@@ -86,10 +86,9 @@ void Agent::calibrate_tsc() {
                    std::memory_order_relaxed);
 }
 
-uint64_t Agent::now_ns() {
+uint64_t Agent::now_ns(uint32_t& calls_since_calibration) {
   uint64_t now;
   const uint64_t scale = tsc_scale_.load(std::memory_order_relaxed);
-  thread_local uint32_t calls_since_calibration = 0;
   if (use_tsc_ && scale != 0 && ++calls_since_calibration < 4096) {
     const uint64_t ticks = __rdtsc() - tsc_origin_;
     now = tsc_origin_ns_ + static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * scale) >> 32);
@@ -120,7 +119,7 @@ void write_status(wire::AgentState state, const char* message) {
   auto status = writer.begin_nested(f::Packet::kAgentStatus);
   writer.varint_field(f::AgentStatus::kState, static_cast<uint32_t>(state));
   writer.bytes_field(f::AgentStatus::kMessage, message, std::min<size_t>(std::strlen(message), 1024));
-  writer.varint_field(f::AgentStatus::kTimeNs, Agent::instance()->now_ns());
+  writer.varint_field(f::AgentStatus::kTimeNs, Agent::instance()->now_ns(thread->clock_calls));
   writer.end_nested(status);
   if (!writer.overflowed()) thread->commit(writer.size(), thread->last_time_ns);
 }

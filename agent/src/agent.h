@@ -43,7 +43,8 @@ class Agent {
   // Nanoseconds since the segment's monotonic origin. Reads the TSC (about 10 ns) when the
   // kernel itself keeps time with it, calibrated against CLOCK_MONOTONIC; otherwise
   // clock_gettime. Not monotonic across threads to the nanosecond: callers clamp per thread.
-  uint64_t now_ns();
+  // `calls_since_calibration` is the caller's per-thread counter.
+  uint64_t now_ns(uint32_t& calls_since_calibration);
 
   uint32_t next_writer_id();
   uint64_t next_code_id() { return ++last_code_id_; }

@@ -62,7 +62,28 @@ CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* fr
   return meta;
 }
 
+// The frame's current line as sys.settrace reports it (the line of the instruction the frame
+// points at). Exception events use this; they are rare.
 int frame_line(compat::Frame frame) { return PyUnstable_InterpreterFrame_GetLine(frame); }
+
+constexpr int32_t kLineUnknown = INT32_MIN;
+
+// The same for start/resume/return/yield callbacks, whose offset argument is that instruction:
+// looked up in the code's line table once per instruction and cached, since a line-table scan
+// per call and return is a large part of their cost.
+int line_at(CodeMeta& meta, PyObject* const* args, Py_ssize_t nargs) {
+  long long offset;
+  if (nargs < 2 || !PyLong_CheckExact(args[1]) || !compat::long_small_value(args[1], &offset) || offset < 0)
+    return 0;
+  const size_t index = static_cast<size_t>(offset) / 2;
+  if (index >= meta.line_by_instruction.size()) {
+    if (index > (1u << 24)) return PyCode_Addr2Line(meta.code, static_cast<int>(offset));
+    meta.line_by_instruction.resize(index + 1, kLineUnknown);
+  }
+  int32_t& line = meta.line_by_instruction[index];
+  if (line == kLineUnknown) line = PyCode_Addr2Line(meta.code, static_cast<int>(offset));
+  return line;
+}
 
 bool enable_local_events(CodeMeta& meta) {
   if (meta.local_events_set) return true;
@@ -89,7 +110,7 @@ PyObject* on_py_start(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     Agent::instance()->stop("sys.monitoring.set_local_events failed");
     return none();
   }
-  record_call(*meta, frame, frame_line(frame));
+  record_call(*meta, frame, line_at(*meta, args, nargs));
   return none();
 }
 
@@ -98,7 +119,7 @@ PyObject* on_resume(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   compat::Frame frame;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
-  if (meta) record_call(*meta, frame, frame_line(frame));
+  if (meta) record_call(*meta, frame, line_at(*meta, args, nargs));
   return none();
 }
 
@@ -107,7 +128,7 @@ PyObject* on_return(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   compat::Frame frame;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
-  if (meta && nargs >= 3) record_return(*meta, frame, frame_line(frame), args[2]);
+  if (meta && nargs >= 3) record_return(*meta, frame, line_at(*meta, args, nargs), args[2]);
   return none();
 }
 

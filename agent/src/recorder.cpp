@@ -27,7 +27,7 @@ class EventEncoder {
  public:
   EventEncoder(ThreadState& thread, wire::EventKind kind, const CodeMeta& meta, int line, size_t depth)
       : thread_(thread), writer_(thread.scratch(), thread.scratch_size()) {
-    const uint64_t now = std::max(Agent::instance()->now_ns(), thread.last_time_ns);
+    const uint64_t now = std::max(Agent::instance()->now_ns(thread.clock_calls), thread.last_time_ns);
     time_base_ = thread.last_time_ns;
     thread.last_time_ns = now;
     event_ = writer_.begin_nested(f::Packet::kEvent);

@@ -65,6 +65,7 @@ class ThreadState {
   std::vector<FrameShadow> stack;
   std::vector<uint64_t> fingerprints;
   uint64_t last_time_ns = 0;
+  uint32_t clock_calls = 0;  // since the TSC clock was last recalibrated on this thread
 
  private:
   ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size);
