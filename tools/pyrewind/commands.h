@@ -12,9 +12,11 @@ namespace pyrewind::cli {
 enum ExitCode : int {
   kExitOk = 0,
   kExitUsage = 2,
-  kExitBadRecording = 3,   // missing, corrupt, truncated or unsupported recording file
+  // Missing, unreadable or unsupported recording. A damaged one (truncated, bad CRC) is read
+  // up to the damage with a warning and exit 0.
+  kExitBadRecording = 3,
   kExitIoError = 4,        // cannot write the output (disk full, permission)
-  kExitNotPython = 5,      // the program to run is not a supported CPython
+  kExitNotPython = 5,      // the program to run is not CPython (or not found)
   kExitNoAgent = 6,        // no agent build for that Python version
   kExitInternal = 70,
 };
