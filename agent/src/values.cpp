@@ -13,6 +13,7 @@ namespace f = wire::fields;
 namespace {
 
 constexpr uint32_t kMaxExactIntBits = 1024;
+constexpr Py_ssize_t kHashOnceChars = 4096;
 constexpr size_t kItemReserve = 64;  // bytes kept free to close open messages after a cut
 
 enum Tag : uint64_t {
@@ -203,6 +204,12 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
     const Py_ssize_t length = PyUnicode_GET_LENGTH(value);
     uint64_t h = mix(kTagStr, static_cast<uint64_t>(length));
     Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(value)->hash;
+    // An exact str caches its hash in itself, as any dict lookup would; short ones are hashed
+    // once here so the next fingerprints of the same string cost nothing.
+    if (cached == -1 && length <= kHashOnceChars) {
+      cached = PyObject_Hash(value);
+      if (cached == -1) PyErr_Clear();
+    }
     if (cached != -1) return mix(h, static_cast<uint64_t>(cached));
     const size_t chars = std::min<size_t>(static_cast<size_t>(length), limits_.max_string);
     return hash_bytes(PyUnicode_DATA(value), chars * PyUnicode_KIND(value), h);
