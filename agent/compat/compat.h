@@ -25,8 +25,6 @@
 
 namespace pyrewind::agent::compat {
 
-constexpr bool kHasMonitoring = PY_VERSION_HEX >= 0x030C0000;
-
 // Under a trace function, 3.9 reports frame.f_lineno as the line of the frame's last line
 // event (until 3.10 it is recomputed from the instruction on every event).
 constexpr bool kTracedLineIsLastLineEvent = PY_VERSION_HEX < 0x030A0000;
@@ -217,16 +215,5 @@ inline int set_thread_trace_function(PyThreadState* tstate, Py_tracefunc functio
   return _PyEval_SetTrace(tstate, function, arg);
 }
 #endif
-
-// True for the placeholder frames CPython pushes for C calls (3.11+), which have no code
-// object worth recording.
-inline bool frame_is_python(Frame frame) {
-#if PY_VERSION_HEX >= 0x030C0000
-  return frame->owner != FRAME_OWNED_BY_CSTACK && frame_code(frame) != nullptr;
-#else
-  (void)frame;
-  return true;
-#endif
-}
 
 }  // namespace pyrewind::agent::compat
