@@ -18,6 +18,8 @@ namespace {
 constexpr uint64_t kUnboundFingerprint = 0;  // fingerprints of bound values are never 0 in practice
 constexpr uint64_t kRedactedFingerprint = 0x5ed5ed5ed5ed5edULL;
 constexpr size_t kEventReserve = 64;
+// A binding is only started with this much room left; the rest wait for the frame's next event.
+constexpr size_t kBindingReserve = 512;
 
 bool g_infer_exception_handled = false;
 bool g_sticky_frame_line = false;
@@ -39,6 +41,14 @@ class EventEncoder {
   }
 
   wire::ProtoWriter& writer() { return writer_; }
+  bool incomplete() const { return incomplete_; }
+  // False once the event is too full for another binding; marks the event as incomplete.
+  bool room_for_binding() {
+    if (writer_.remaining() >= kBindingReserve) return true;
+    if (!incomplete_) writer_.bool_field(f::Event::kLocalsIncomplete, true);
+    incomplete_ = true;
+    return false;
+  }
   // Half of what is left for one value, so every later binding still gets room.
   size_t value_budget() const {
     size_t left = writer_.remaining() > kEventReserve ? writer_.remaining() - kEventReserve : 0;
@@ -57,6 +67,7 @@ class EventEncoder {
   wire::ProtoWriter writer_;
   wire::ProtoWriter::Nested event_;
   uint64_t time_base_ = 0;
+  bool incomplete_ = false;
 };
 
 ValueCapture& capture() {
@@ -94,7 +105,13 @@ void encode_fast_locals(EventEncoder& event, ThreadState& thread, FrameShadow& s
   for (int slot = 0; slot < slots; ++slot) {
     PyObject* value = compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
     uint64_t fp = slot_fingerprint(meta, slot, value);
-    if (full ? value != nullptr : fp != fingerprints[slot]) encode_binding_slot(event, meta, slot, value);
+    if (full ? value != nullptr : fp != fingerprints[slot]) {
+      if (!event.room_for_binding()) {
+        fingerprints[slot] = ~fp;  // differs from anything bound: sent with the next event
+        continue;
+      }
+      encode_binding_slot(event, meta, slot, value);
+    }
     fingerprints[slot] = fp;
   }
 }
@@ -177,7 +194,13 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
     if (found->ignored) return;
     found->contents_can_change = contents_can_change(value);
     const uint64_t fp = capture().fingerprint(value);
-    if (full || found->fingerprint != fp) encode_named_binding(event, *found, value);
+    if (full || found->fingerprint != fp) {
+      if (!event.room_for_binding()) {
+        found->fingerprint = ~fp;  // sent with the next event
+        return;
+      }
+      encode_named_binding(event, *found, value);
+    }
     found->fingerprint = fp;
   };
 
@@ -192,7 +215,13 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
     for (auto& entry : entries) {
       if (!entry.from_dict || entry.ignored || !entry.contents_can_change) continue;
       uint64_t fp = capture().fingerprint(entry.value);
-      if (fp != entry.fingerprint) encode_named_binding(event, entry, entry.value);
+      if (fp != entry.fingerprint) {
+        if (!event.room_for_binding()) {
+          entry.fingerprint = ~fp;
+          continue;
+        }
+        encode_named_binding(event, entry, entry.value);
+      }
       entry.fingerprint = fp;
     }
   } else if (is_dict) {
@@ -215,10 +244,17 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
     if (entry.seen) {
       entries[kept++] = entry;
     } else if (!full && !entry.ignored) {
+      if (!event.room_for_binding()) {
+        entry.value = nullptr;    // no longer owned by the namespace: never read again
+        entries[kept++] = entry;  // the deletion goes out with the next event
+        continue;
+      }
       encode_named_binding(event, entry, nullptr);
     }
   }
   entries.resize(kept);
+  // Deferred bindings are found again only by a full scan.
+  if (event.incomplete()) state.dict = nullptr;
 }
 
 void encode_locals(EventEncoder& event, ThreadState& thread, FrameShadow& shadow, bool full) {

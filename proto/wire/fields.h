@@ -21,7 +21,8 @@ namespace ThreadStart { constexpr uint32_t kThread = 1, kNativeId = 2, kName = 3
 namespace ThreadEnd { constexpr uint32_t kThread = 1; }
 namespace Event {
 constexpr uint32_t kKind = 1, kTimeDeltaNs = 2, kCodeId = 3, kLine = 4, kDepth = 5, kLocals = 6,
-                   kValue = 7, kException = 8, kThread = 9, kTimeNs = 11, kFullState = 12;
+                   kValue = 7, kException = 8, kThread = 9, kTimeNs = 11, kFullState = 12,
+                   kLocalsIncomplete = 13;
 }
 namespace Binding { constexpr uint32_t kSlot = 1, kName = 2, kValue = 3, kUnbound = 4; }
 namespace ExceptionInfo { constexpr uint32_t kTypeName = 1, kMessage = 2, kMessageTruncated = 3; }

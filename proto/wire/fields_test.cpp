@@ -74,7 +74,8 @@ TEST(Fields, Event) {
                                           {"exception", f::Event::kException},
                                           {"thread", f::Event::kThread},
                                           {"time_ns", f::Event::kTimeNs},
-                                          {"full_state", f::Event::kFullState}});
+                                          {"full_state", f::Event::kFullState},
+                                          {"locals_incomplete", f::Event::kLocalsIncomplete}});
   check_message(v1::Binding::descriptor(), {{"slot", f::Binding::kSlot},
                                             {"name", f::Binding::kName},
                                             {"value", f::Binding::kValue},

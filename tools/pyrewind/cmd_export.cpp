@@ -51,6 +51,7 @@ void append_event(std::string& out, const reader::Step& s, bool with_locals) {
     case v1::EVENT_CALL:
     case v1::EVENT_LINE: {
       if (!with_locals) break;
+      if (s.event && s.event->locals_incomplete()) out += ",\"locals_incomplete\":true";
       out += ",\"locals\":{";
       bool first = true;
       s.frame->for_each_local([&](const std::string& name, const v1::Value& value) {
