@@ -55,7 +55,8 @@ constexpr FieldSpec kEventFields[] = {
     {f::Event::kException, Kind::kMessage, MessageType::kExceptionInfo},
     {f::Event::kThread, Kind::kVarint},
     {f::Event::kTimeNs, Kind::kVarint},
-    {f::Event::kFullState, Kind::kVarint}};
+    {f::Event::kFullState, Kind::kVarint},
+    {f::Event::kLocalsIncomplete, Kind::kVarint}};
 constexpr FieldSpec kBindingFields[] = {{f::Binding::kSlot, Kind::kVarint},
                                         {f::Binding::kName, Kind::kString},
                                         {f::Binding::kValue, Kind::kMessage, MessageType::kValue},

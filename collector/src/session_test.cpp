@@ -148,11 +148,12 @@ struct FakeThread {
   bool event(uint64_t delta, uint64_t code_id, uint32_t line, int64_t value, uint64_t* time = nullptr,
              const std::string& text = "") {
     const Bytes packet = line_event(delta, code_id, line, value, text);
-    const bool ok = writer.append(packet.data(), packet.size(), last_time);
-    // Like the agent: the clock advances only with events that made it into the ring.
-    if (ok) last_time += delta;
+    // Like the agent: the delta is relative to the previous event, which is also the base a
+    // newly acquired chunk states; the clock advances whether or not the ring took the event.
+    const uint64_t base = last_time;
+    last_time += delta;
     if (time != nullptr) *time = last_time;
-    return ok;
+    return writer.append(packet.data(), packet.size(), base);
   }
   ring::ChunkWriter writer;
   uint32_t id;
@@ -289,6 +290,7 @@ TEST(Session, RewritesEventsWithThreadAndAbsoluteTimeAcrossChunks) {
   Harness h;
   ring::SegmentHeader* header = h.header();
   FakeThread a(header, 0), b(header, 1);
+  b.last_time = 7'000'000'000;  // a thread that starts later: its first chunk's base says when
   define_basics(a, "MainThread");
   define_basics(b, "worker");  // the same definitions again, in b's own stream
 
@@ -376,10 +378,12 @@ TEST(Session, RingDropsBecomeLossPackets) {
   uint64_t written = 0;
   uint64_t time = 0;
   std::vector<uint64_t> kept_lines;
+  std::map<uint64_t, uint64_t> kept_times;  // line -> the agent's time of that event
   for (uint32_t line = 1; line <= 2000; ++line) {
     if (t.event(100, 7, line, line, &time)) {
       ++written;
       kept_lines.push_back(line);
+      kept_times[line] = time;
     }
   }
   ASSERT_GT(t.writer.dropped_records(), 0u);
@@ -392,6 +396,7 @@ TEST(Session, RingDropsBecomeLossPackets) {
   for (uint32_t line = 5000; line < 8000 && !stated; ++line) {
     if (t.event(100, 7, line, line, &time)) {
       kept_lines.push_back(line);
+      kept_times[line] = time;
       stated = true;
     }
   }
@@ -415,8 +420,9 @@ TEST(Session, RingDropsBecomeLossPackets) {
   EXPECT_EQ(c.recording->summary().dropped_records(), dropped);
   ASSERT_EQ(c.events.size(), kept_lines.size());
   for (size_t i = 0; i < c.events.size(); ++i) EXPECT_EQ(c.events[i].line(), kept_lines[i]);
-  // Times stay exact across the gap: the clock only advanced with kept events.
+  // Times stay exact across the gap: the chunk after it states the base time.
   EXPECT_EQ(c.events.back().time_ns(), time);
+  for (const v1::Event& e : c.events) EXPECT_EQ(e.time_ns(), kept_times.at(e.line())) << "line " << e.line();
 }
 
 TEST(Session, MalformedPacketsAreCountedAndSkipped) {
