@@ -107,6 +107,15 @@ inline LocalKind code_local_kind(PyCodeObject* code, int index) {
 // Current value of fast-locals slot `index` (borrowed), or nullptr when unbound. Cells are
 // dereferenced the way frame.f_locals does, including before MAKE_CELL/COPY_FREE_VARS ran
 // (3.11 reports the call event before them), without changing the frame.
+// The frame's fast-locals slots (cells and free variables hold cell objects).
+inline PyObject** frame_slots(Frame frame) {
+#if PY_VERSION_HEX >= 0x030B0000
+  return frame->localsplus;
+#else
+  return frame->f_localsplus;
+#endif
+}
+
 inline PyObject* frame_local_value(Frame frame, PyCodeObject* code, int index, LocalKind kind) {
 #if PY_VERSION_HEX >= 0x030B0000
   PyObject* value = frame->localsplus[index];

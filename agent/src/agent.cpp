@@ -86,18 +86,11 @@ void Agent::calibrate_tsc() {
                    std::memory_order_relaxed);
 }
 
-uint64_t Agent::now_ns(uint32_t& calls_since_calibration) {
-  uint64_t now;
-  const uint64_t scale = tsc_scale_.load(std::memory_order_relaxed);
-  if (use_tsc_ && scale != 0 && ++calls_since_calibration < 4096) {
-    const uint64_t ticks = __rdtsc() - tsc_origin_;
-    now = tsc_origin_ns_ + static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * scale) >> 32);
-  } else {
-    // Recalibrating over an ever longer baseline keeps the TSC clock within microseconds.
-    calls_since_calibration = 0;
-    if (use_tsc_) calibrate_tsc();
-    now = monotonic_ns();
-  }
+uint64_t Agent::now_ns_calibrating(uint32_t& calls_since_calibration) {
+  // Recalibrating over an ever longer baseline keeps the TSC clock within microseconds.
+  calls_since_calibration = 0;
+  if (use_tsc_) calibrate_tsc();
+  const uint64_t now = monotonic_ns();
   return now > origin_ns_ ? now - origin_ns_ : 0;
 }
 

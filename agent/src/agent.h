@@ -5,6 +5,8 @@
 // serialises the agent (free-threaded builds are refused at build time).
 #pragma once
 
+#include <x86intrin.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -44,7 +46,15 @@ class Agent {
   // kernel itself keeps time with it, calibrated against CLOCK_MONOTONIC; otherwise
   // clock_gettime. Not monotonic across threads to the nanosecond: callers clamp per thread.
   // `calls_since_calibration` is the caller's per-thread counter.
-  uint64_t now_ns(uint32_t& calls_since_calibration);
+  uint64_t now_ns(uint32_t& calls_since_calibration) {
+    const uint64_t scale = tsc_scale_.load(std::memory_order_relaxed);
+    if (use_tsc_ && scale != 0 && ++calls_since_calibration < kCallsPerCalibration) {
+      const uint64_t ticks = __rdtsc() - tsc_origin_;
+      const uint64_t now = tsc_origin_ns_ + static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * scale) >> 32);
+      return now > origin_ns_ ? now - origin_ns_ : 0;
+    }
+    return now_ns_calibrating(calls_since_calibration);
+  }
 
   uint32_t next_writer_id();
   uint64_t next_code_id() { return ++last_code_id_; }
@@ -80,6 +90,8 @@ class Agent {
   uint64_t tsc_origin_ns_ = 0;  // CLOCK_MONOTONIC at tsc_origin_
   std::atomic<uint64_t> tsc_scale_{0};
   void calibrate_tsc();
+  static constexpr uint32_t kCallsPerCalibration = 4096;
+  uint64_t now_ns_calibrating(uint32_t& calls_since_calibration);
   unsigned long main_thread_ident_ = 0;
   uint64_t last_code_id_ = 0;
   std::vector<std::string> strings_{std::string()};

@@ -105,6 +105,9 @@ CodeMeta* create(PyCodeObject* code, std::string_view qualified_name) {
         meta->kinds.push_back(compat::code_local_kind(code, i));
         meta->redacted.push_back(agent.filters().redacts_name(name));
       }
+      meta->plain_slots = true;
+      for (int i = 0; i < slots; ++i)
+        meta->plain_slots = meta->plain_slots && meta->kinds[i] == compat::LocalKind::kPlain && !meta->redacted[i];
     }
   }
   if (compat::code_set_extra(code, g_extra_index, meta.get()) != 0) {

@@ -25,6 +25,7 @@ struct CodeMeta {
   std::vector<uint64_t> name_ids;            // per fast-locals slot
   std::vector<compat::LocalKind> kinds;      // per slot
   std::vector<uint8_t> redacted;             // per slot
+  bool plain_slots = false;                  // every slot kPlain and none redacted
   std::vector<int32_t> line_by_instruction;  // line cache by code-unit index (monitoring backend)
 };
 

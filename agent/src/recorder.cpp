@@ -15,9 +15,10 @@ namespace pyrewind::agent {
 namespace f = wire::fields;
 namespace {
 
-constexpr uint64_t kUnboundFingerprint = 0;  // fingerprints of bound values are never 0 in practice
+constexpr uint64_t kUnboundFingerprint = 0;
 constexpr uint64_t kRedactedFingerprint = 0x5ed5ed5ed5ed5edULL;
 constexpr size_t kEventReserve = 64;
+constexpr size_t kEventHeaderBytes = 48;  // kind, time delta, code id, line, depth: tags + varints
 // A binding is only started with this much room left; the rest wait for the frame's next event.
 constexpr size_t kBindingReserve = 512;
 
@@ -33,11 +34,25 @@ class EventEncoder {
     time_base_ = thread.last_time_ns;
     thread.last_time_ns = now;
     event_ = writer_.begin_nested(f::Packet::kEvent);
-    writer_.varint_field(f::Event::kKind, static_cast<uint32_t>(kind));
-    writer_.varint_field(f::Event::kTimeDeltaNs, now - time_base_);
-    writer_.varint_field(f::Event::kCodeId, meta.id);
-    writer_.varint_field(f::Event::kLine, static_cast<uint32_t>(line < 0 ? 0 : line));
-    if (depth) writer_.varint_field(f::Event::kDepth, depth);
+    using W = wire::ProtoWriter;
+    uint8_t* at = writer_.reserve(kEventHeaderBytes);
+    if (!at) {  // scratch smaller than any event: commit() reports the overflow
+      writer_.varint_field(f::Event::kKind, static_cast<uint32_t>(kind));
+      return;
+    }
+    *at++ = W::tag_byte(f::Event::kKind, wire::kVarint);
+    *at++ = static_cast<uint8_t>(kind);
+    *at++ = W::tag_byte(f::Event::kTimeDeltaNs, wire::kVarint);
+    W::put_varint(at, now - time_base_);
+    *at++ = W::tag_byte(f::Event::kCodeId, wire::kVarint);
+    W::put_varint(at, meta.id);
+    *at++ = W::tag_byte(f::Event::kLine, wire::kVarint);
+    W::put_varint(at, static_cast<uint32_t>(line < 0 ? 0 : line));
+    if (depth) {
+      *at++ = W::tag_byte(f::Event::kDepth, wire::kVarint);
+      W::put_varint(at, depth);
+    }
+    writer_.commit_reserved(at);
   }
 
   wire::ProtoWriter& writer() { return writer_; }
@@ -70,20 +85,44 @@ class EventEncoder {
   bool incomplete_ = false;
 };
 
+// Created on first use (GIL held); a plain pointer test, no thread-safe static guard.
+ValueCapture* g_capture = nullptr;
 ValueCapture& capture() {
-  static ValueCapture instance(Agent::instance()->limits());
-  return instance;
+  if (!g_capture) g_capture = new ValueCapture(Agent::instance()->limits());
+  return *g_capture;
 }
 
+// Bound values' fingerprints have the low bit set, so none equals kUnboundFingerprint.
 uint64_t slot_fingerprint(const CodeMeta& meta, int slot, PyObject* value) {
   if (!value) return kUnboundFingerprint;
   if (meta.redacted[slot]) return kRedactedFingerprint;
-  uint64_t fp = capture().fingerprint(value);
-  return fp == kUnboundFingerprint ? 1 : fp;
+  return capture().fingerprint(value) | 1;
+}
+
+// The most common binding, a small int in a slot, written without nested-length patching.
+bool encode_small_int_binding(wire::ProtoWriter& writer, int slot, PyObject* value) {
+  using W = wire::ProtoWriter;
+  long long small;
+  if (Py_TYPE(value) != &PyLong_Type || !compat::long_small_value(value, &small)) return false;
+  uint8_t* at = writer.reserve(24);
+  if (!at) return false;
+  const uint64_t zigzag = W::zigzag(small);
+  const size_t value_bytes = 1 + W::varint_size(zigzag);
+  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + value_bytes);
+  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
+  W::put_varint(at, static_cast<uint32_t>(slot));
+  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(value_bytes);
+  *at++ = W::tag_byte(f::Value::kInt, wire::kVarint);
+  W::put_varint(at, zigzag);
+  writer.commit_reserved(at);
+  return true;
 }
 
 void encode_binding_slot(EventEncoder& event, const CodeMeta& meta, int slot, PyObject* value) {
   auto& writer = event.writer();
+  if (value && !meta.redacted[slot] && encode_small_int_binding(writer, slot, value)) return;
   auto binding = writer.begin_nested(f::Event::kLocals);
   writer.varint_field(f::Binding::kSlot, static_cast<uint32_t>(slot));
   if (!value)
@@ -102,9 +141,18 @@ void encode_fast_locals(EventEncoder& event, ThreadState& thread, FrameShadow& s
   const int slots = static_cast<int>(meta.name_ids.size());
   uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
   PyCodeObject* code = compat::frame_code(shadow.frame);
+  PyObject** frame_slots = compat::frame_slots(shadow.frame);
+  const ValueCapture& values = capture();
   for (int slot = 0; slot < slots; ++slot) {
-    PyObject* value = compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
-    uint64_t fp = slot_fingerprint(meta, slot, value);
+    PyObject* value;
+    uint64_t fp;
+    if (meta.plain_slots) {  // the common case: no cells, nothing redacted
+      value = frame_slots[slot];
+      fp = value ? values.fingerprint(value) | 1 : kUnboundFingerprint;
+    } else {
+      value = compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
+      fp = slot_fingerprint(meta, slot, value);
+    }
     if (full ? value != nullptr : fp != fingerprints[slot]) {
       if (!event.room_for_binding()) {
         fingerprints[slot] = ~fp;  // differs from anything bound: sent with the next event
@@ -269,6 +317,7 @@ void encode_locals(EventEncoder& event, ThreadState& thread, FrameShadow& shadow
 // events): drop their shadows.
 FrameShadow* find_frame(ThreadState& thread, compat::Frame frame, const CodeMeta& meta) {
   auto& stack = thread.stack;
+  if (!stack.empty() && stack.back().frame == frame && stack.back().meta == &meta) return &stack.back();
   for (size_t i = stack.size(); i-- > 0;) {
     if (stack[i].frame == frame && stack[i].meta == &meta) {
       while (stack.size() > i + 1) {

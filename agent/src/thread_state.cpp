@@ -13,15 +13,17 @@
 
 namespace pyrewind::agent {
 namespace f = wire::fields;
+
+__thread ThreadState* detail::t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+
 namespace {
+using detail::t_state;
 
 // Owned by the thread; destroyed at thread exit, which completes the thread's last chunk.
 thread_local std::unique_ptr<ThreadState> t_owner;
-// The hot path reads this copy: initial-exec TLS is a single load, no __tls_get_addr call.
-__thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 __thread bool t_failed __attribute__((tls_model("initial-exec"))) = false;
 
-bool mark(std::vector<bool>& set, uint64_t id) {
+bool mark(std::vector<uint8_t>& set, uint64_t id) {
   if (id >= set.size()) set.resize(id + 1 + id / 2);
   if (set[id]) return false;
   set[id] = true;
@@ -59,8 +61,7 @@ std::string python_thread_name() {
 
 }  // namespace
 
-ThreadState* ThreadState::current() {
-  if (t_state) return t_state;
+ThreadState* ThreadState::create_current() {
   Agent* agent = Agent::instance();
   if (t_failed || !agent || agent->in_forked_child()) return nullptr;
   const uint32_t payload = ring::chunk_payload_bytes(agent->segment()->chunk_bytes);
@@ -102,8 +103,8 @@ bool ThreadState::commit(size_t size, uint64_t time_base_ns) {
     // The collector lost records of this thread: make every frame's next event complete, and
     // re-announce definitions, which may have been among the lost.
     for (auto& frame : stack) frame.full_state_due = true;
-    announced_codes_.assign(announced_codes_.size(), false);
-    announced_strings_.assign(announced_strings_.size(), false);
+    announced_codes_.assign(announced_codes_.size(), 0);
+    announced_strings_.assign(announced_strings_.size(), 0);
     thread_start_due_ = true;
   }
   return written;
@@ -136,8 +137,7 @@ bool ThreadState::announce_string(uint64_t id) {
   return true;
 }
 
-bool ThreadState::announce(const CodeMeta& meta) {
-  if (meta.id < announced_codes_.size() && announced_codes_[meta.id]) return true;
+bool ThreadState::announce_code(const CodeMeta& meta) {
   if (thread_start_due_ && !write_thread_start()) return false;
   if (!announce_string(meta.file_id) || !announce_string(meta.qualified_name_id)) return false;
   for (uint64_t id : meta.name_ids)

@@ -8,11 +8,16 @@
 #include <vector>
 
 #include "compat/compat.h"
+#include "src/code_registry.h"
 #include "proto/ring/writer.h"
 
 namespace pyrewind::agent {
 
-struct CodeMeta;
+class ThreadState;
+namespace detail {
+// The hot path reads this: initial-exec TLS is a single load, no __tls_get_addr call.
+extern __thread ThreadState* t_state __attribute__((tls_model("initial-exec")));
+}  // namespace detail
 
 // Module-level and class-body frames keep their locals in a dict.
 struct DictShadow {
@@ -46,7 +51,7 @@ class ThreadState {
  public:
   // This thread's state, created (and announced with a ThreadStart) on first use.
   // nullptr if the agent cannot record (memory, forked child, stopped).
-  static ThreadState* current();
+  static ThreadState* current() { return detail::t_state ? detail::t_state : create_current(); }
 
   ~ThreadState();
 
@@ -57,7 +62,10 @@ class ThreadState {
   bool commit(size_t size, uint64_t time_base_ns);
 
   // Writes the StringDef and CodeDef packets `meta` needs, unless this thread already did.
-  bool announce(const CodeMeta& meta);
+  bool announce(const CodeMeta& meta) {
+    if (meta.id < announced_codes_.size() && announced_codes_[meta.id]) return true;
+    return announce_code(meta);
+  }
 
   uint8_t* scratch() { return scratch_.get(); }
   size_t scratch_size() const { return scratch_size_; }
@@ -69,14 +77,16 @@ class ThreadState {
 
  private:
   ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size);
+  static ThreadState* create_current();
+  bool announce_code(const CodeMeta& meta);
   bool announce_string(uint64_t id);
   bool write_thread_start();
 
   ring::ChunkWriter writer_;
   std::unique_ptr<uint8_t[]> scratch_;
   size_t scratch_size_;
-  std::vector<bool> announced_strings_;
-  std::vector<bool> announced_codes_;
+  std::vector<uint8_t> announced_strings_;  // by id: 1 once this thread wrote the definition
+  std::vector<uint8_t> announced_codes_;
   bool thread_start_due_ = false;
 };
 

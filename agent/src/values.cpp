@@ -16,20 +16,8 @@ constexpr uint32_t kMaxExactIntBits = 1024;
 constexpr Py_ssize_t kHashOnceChars = 4096;
 constexpr size_t kItemReserve = 64;  // bytes kept free to close open messages after a cut
 
-enum Tag : uint64_t {
-  kTagNone = 1, kTagBool, kTagInt, kTagBigInt, kTagFloat, kTagStr, kTagBytes, kTagList, kTagTuple,
-  kTagDict, kTagSet, kTagFrozenSet, kTagObject, kTagCut,
-};
-
-inline uint64_t fmix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-inline uint64_t mix(uint64_t h, uint64_t v) { return fmix(h ^ (v * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL)); }
+using detail::step;
+using namespace detail::tags;
 
 uint64_t hash_bytes(const void* data, size_t size, uint64_t h) {
   const auto* bytes = static_cast<const unsigned char*>(data);
@@ -37,11 +25,11 @@ uint64_t hash_bytes(const void* data, size_t size, uint64_t h) {
   for (; i + 8 <= size; i += 8) {
     uint64_t word;
     std::memcpy(&word, bytes + i, 8);
-    h = mix(h, word);
+    h = step(h, word);
   }
   uint64_t tail = 0;
   for (size_t shift = 0; i < size; ++i, shift += 8) tail |= static_cast<uint64_t>(bytes[i]) << shift;
-  return mix(h, tail ^ size);
+  return step(h, tail ^ size);
 }
 
 inline uint64_t object_id(PyObject* value) { return reinterpret_cast<uintptr_t>(value); }
@@ -174,35 +162,40 @@ struct ValueCapture::Path {
   }
 };
 
-uint64_t ValueCapture::fingerprint(PyObject* value) const { return fingerprint_at(value, 0, nullptr); }
+// An atom's recorded form cannot change while a container holds it (no --repr: objects are
+// recorded as type and id).
+bool ValueCapture::is_atom(PyObject* value) const {
+  PyTypeObject* type = Py_TYPE(value);
+  if (value == Py_None || type == &PyBool_Type || type == &PyLong_Type || type == &PyFloat_Type ||
+      type == &PyUnicode_Type || type == &PyBytes_Type)
+    return true;
+  bool is_container;
+  container_kind(value, &is_container);
+  return !is_container && !limits_.call_repr;
+}
 
 uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Path* path) const {
   if (value == Py_None) return kTagNone;
   PyTypeObject* type = Py_TYPE(value);
-  if (type == &PyBool_Type) return mix(kTagBool, value == Py_True);
+  if (type == &PyBool_Type) return step(kTagBool, value == Py_True);
   if (type == &PyLong_Type) {
     long long small;
-    if (compat::long_small_value(value, &small)) return mix(kTagInt, static_cast<uint64_t>(small));
+    if (compat::long_small_value(value, &small)) return step(kTagInt, static_cast<uint64_t>(small));
     int overflow = 0;
     small = PyLong_AsLongLongAndOverflow(value, &overflow);
-    if (!overflow) return mix(kTagInt, static_cast<uint64_t>(small));
+    if (!overflow) return step(kTagInt, static_cast<uint64_t>(small));
     size_t bits = _PyLong_NumBits(value);
-    uint64_t h = mix(mix(kTagBigInt, bits), overflow < 0);
+    uint64_t h = step(step(kTagBigInt, bits), overflow < 0);
     if (bits <= kMaxExactIntBits) {
       unsigned char bytes[kMaxExactIntBits / 8 + 1];
       if (compat::long_to_bytes(value, bytes, bits / 8 + 1) == 0) h = hash_bytes(bytes, bits / 8 + 1, h);
     }
     return h;
   }
-  if (type == &PyFloat_Type) {
-    double d = PyFloat_AS_DOUBLE(value);
-    uint64_t bits;
-    std::memcpy(&bits, &d, sizeof bits);
-    return mix(kTagFloat, bits);
-  }
+  if (type == &PyFloat_Type) return detail::float_fingerprint(value);
   if (type == &PyUnicode_Type && is_ready_str(value)) {
     const Py_ssize_t length = PyUnicode_GET_LENGTH(value);
-    uint64_t h = mix(kTagStr, static_cast<uint64_t>(length));
+    uint64_t h = step(kTagStr, static_cast<uint64_t>(length));
     Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(value)->hash;
     // An exact str caches its hash in itself, as any dict lookup would; short ones are hashed
     // once here so the next fingerprints of the same string cost nothing.
@@ -210,30 +203,44 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
       cached = PyObject_Hash(value);
       if (cached == -1) PyErr_Clear();
     }
-    if (cached != -1) return mix(h, static_cast<uint64_t>(cached));
+    if (cached != -1) return step(h, static_cast<uint64_t>(cached));
     const size_t chars = std::min<size_t>(static_cast<size_t>(length), limits_.max_string);
     return hash_bytes(PyUnicode_DATA(value), chars * PyUnicode_KIND(value), h);
   }
   if (type == &PyBytes_Type) {
     const Py_ssize_t length = PyBytes_GET_SIZE(value);
     const size_t kept = std::min<size_t>(static_cast<size_t>(length), limits_.max_string);
-    return hash_bytes(PyBytes_AS_STRING(value), kept, mix(kTagBytes, static_cast<uint64_t>(length)));
+    return hash_bytes(PyBytes_AS_STRING(value), kept, step(kTagBytes, static_cast<uint64_t>(length)));
   }
   bool is_container;
   wire::ContainerKind kind = container_kind(value, &is_container);
   if (is_container) {
     const Py_ssize_t length = container_length(value, kind);
-    uint64_t h = mix(mix(mix(kTagList, static_cast<uint64_t>(kind)), object_id(value)), static_cast<uint64_t>(length));
-    if (depth >= limits_.max_depth || (path && path->contains(value))) return mix(h, kTagCut);
+    uint64_t h = step(step(step(kTagList, static_cast<uint64_t>(kind)), object_id(value)), static_cast<uint64_t>(length));
+    if (depth >= limits_.max_depth || (path && path->contains(value))) return step(h, kTagCut);
+    // A dict's version changes with every mutation and is unique across dicts (PEP 509), so a
+    // dict of atoms seen before with the same version has the same fingerprint.
+    DictMemo* memo = nullptr;
+    uint64_t version = 0;
+    if (kind == wire::ContainerKind::kDict) {
+      version = compat::dict_version(value);
+      memo = &dict_memo_[(object_id(value) >> 4) % kDictMemoSlots];
+      if (memo->dict == value && memo->version == version && memo->depth == depth) return memo->fingerprint;
+    }
     Path here{value, path};
+    bool atoms_only = true;
     for_each_item(value, kind, limits_.max_items, [&](PyObject* item, PyObject* dict_value) {
-      h = mix(h, fingerprint_at(item, depth + 1, &here));
-      if (dict_value) h = mix(h, fingerprint_at(dict_value, depth + 1, &here));
+      h = step(h, fingerprint_at(item, depth + 1, &here));
+      if (dict_value) {
+        h = step(h, fingerprint_at(dict_value, depth + 1, &here));
+        atoms_only = atoms_only && is_atom(item) && is_atom(dict_value);
+      }
       return true;
     });
+    if (memo && atoms_only) *memo = {value, version, h, depth};
     return h;
   }
-  uint64_t h = mix(mix(kTagObject, reinterpret_cast<uintptr_t>(type)), object_id(value));
+  uint64_t h = step(step(kTagObject, reinterpret_cast<uintptr_t>(type)), object_id(value));
   if (limits_.call_repr) {
     // With --repr a user object's recorded form includes its repr, which can change while its
     // identity does not; fingerprint what will be recorded.
@@ -245,10 +252,6 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
     h = hash_bytes(writer.data(), writer.size(), h);
   }
   return h;
-}
-
-void ValueCapture::encode(wire::ProtoWriter& writer, uint32_t field, PyObject* value, size_t budget) const {
-  encode_at(writer, field, value, 0, nullptr, writer.size() + budget);
 }
 
 void ValueCapture::encode_redacted(wire::ProtoWriter& writer, uint32_t field) const {

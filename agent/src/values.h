@@ -8,23 +8,64 @@
 // and so does a new object that happens to reuse a freed object's address.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "compat/compat.h"
+#include "proto/wire/fields.h"
 #include "proto/wire/proto_writer.h"
 #include "src/agent.h"
 
 namespace pyrewind::agent {
 
+namespace detail {
+namespace tags {
+enum Tag : uint64_t {
+  kTagNone = 1, kTagBool, kTagInt, kTagBigInt, kTagFloat, kTagStr, kTagBytes, kTagList, kTagTuple,
+  kTagDict, kTagSet, kTagFrozenSet, kTagObject, kTagCut,
+};
+}  // namespace tags
+
+// One step of the fingerprint chain: a bijection of `h` for each `v`, so two sequences that
+// differ in a single item never collide.
+inline uint64_t step(uint64_t h, uint64_t v) { return (std::rotl(h, 26) ^ v) * 0x9E3779B97F4A7C15ULL; }
+
+inline uint64_t float_fingerprint(PyObject* value) {
+  const double d = PyFloat_AS_DOUBLE(value);
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return step(tags::kTagFloat, bits);
+}
+}  // namespace detail
+
 class ValueCapture {
  public:
   explicit ValueCapture(const CaptureLimits& limits) : limits_(limits) {}
 
-  uint64_t fingerprint(PyObject* value) const;
+  // Inline for the common scalars; everything else walks the value.
+  uint64_t fingerprint(PyObject* value) const {
+    PyTypeObject* type = Py_TYPE(value);
+    long long small;
+    if (type == &PyLong_Type && compat::long_small_value(value, &small))
+      return detail::step(detail::tags::kTagInt, static_cast<uint64_t>(small));
+    if (type == &PyFloat_Type) return detail::float_fingerprint(value);
+    return fingerprint_at(value, 0, nullptr);
+  }
   // Encodes `value` as a pyrewind.v1.Value in field `field`, using at most about `budget`
   // bytes of `writer`: containers and strings that would exceed it are cut and marked.
-  void encode(wire::ProtoWriter& writer, uint32_t field, PyObject* value, size_t budget) const;
+  void encode(wire::ProtoWriter& writer, uint32_t field, PyObject* value, size_t budget) const {
+    long long small;
+    if (Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small)) {  // inline: most locals
+      auto nested = writer.begin_nested(field);
+      writer.sint_field(wire::fields::Value::kInt, small);
+      writer.end_nested(nested);
+      return;
+    }
+    encode_at(writer, field, value, 0, nullptr, writer.size() + budget);
+  }
   void encode_redacted(wire::ProtoWriter& writer, uint32_t field) const;
 
   // Encodes a pyrewind.v1.ExceptionInfo: the type name and, for builtin exception types, a
@@ -34,6 +75,15 @@ class ValueCapture {
 
  private:
   struct Path;  // the containers being walked, for cycle detection
+  // Fingerprints of dicts of atoms by identity and version (direct-mapped; GIL-serialised).
+  struct DictMemo {
+    PyObject* dict = nullptr;
+    uint64_t version = 0;
+    uint64_t fingerprint = 0;
+    uint32_t depth = 0;
+  };
+  static constexpr size_t kDictMemoSlots = 251;
+  bool is_atom(PyObject* value) const;
   uint64_t fingerprint_at(PyObject* value, uint32_t depth, const Path* path) const;
   void encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject* value, uint32_t depth,
                  const Path* path, size_t budget_end) const;
@@ -42,6 +92,7 @@ class ValueCapture {
   void encode_object(wire::ProtoWriter& writer, PyObject* value, size_t budget_end) const;
 
   const CaptureLimits& limits_;
+  mutable std::array<DictMemo, kDictMemoSlots> dict_memo_{};
 };
 
 }  // namespace pyrewind::agent

@@ -31,9 +31,7 @@ class ProtoWriter {
     tag(field, kVarint);
     raw_varint(value);
   }
-  void sint_field(uint32_t field, int64_t value) {
-    varint_field(field, (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63));
-  }
+  void sint_field(uint32_t field, int64_t value) { varint_field(field, zigzag(value)); }
   void bool_field(uint32_t field, bool value) { varint_field(field, value ? 1 : 0); }
   void double_field(uint32_t field, double value) {
     uint64_t bits;
@@ -74,6 +72,10 @@ class ProtoWriter {
 
   void tag(uint32_t field, WireType type) { raw_varint((static_cast<uint64_t>(field) << 3) | type); }
   void raw_varint(uint64_t value) {
+    if (value < 0x80 && pos_ < end_) {  // most tags, lengths and small numbers: one byte
+      *pos_++ = static_cast<uint8_t>(value);
+      return;
+    }
     if (end_ - pos_ < 10) {  // slow path only near the end of the buffer
       uint8_t scratch[10];
       size_t n = encode_varint(value, scratch);
@@ -112,6 +114,19 @@ class ProtoWriter {
       ++n;
     }
     return n;
+  }
+
+  // Direct writes for hot paths: `reserve(n)` returns the write position when at least `n`
+  // bytes are free (else nullptr, nothing changes); the caller writes with put_* and hands the
+  // advanced pointer back to `commit_reserved`.
+  uint8_t* reserve(size_t n) { return static_cast<size_t>(end_ - pos_) >= n ? pos_ : nullptr; }
+  void commit_reserved(uint8_t* at) { pos_ = at; }
+  static constexpr uint8_t tag_byte(uint32_t field, WireType type) {
+    return static_cast<uint8_t>((field << 3) | type);  // fields 1-15
+  }
+  static void put_varint(uint8_t*& at, uint64_t value) { at += encode_varint(value, at); }
+  static uint64_t zigzag(int64_t value) {
+    return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
   }
 
   bool overflowed() const { return overflowed_; }

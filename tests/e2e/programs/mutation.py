@@ -29,4 +29,26 @@ def mutate():
     return d, nested, rows, alias, s, box
 
 
+def atoms():
+    # Dicts of atoms are fingerprinted by identity and version: every in-place change must
+    # still show, including ones that keep the length and the keys.
+    counts = {"a": 0, "b": 0}
+    same = counts
+    for i in range(4):
+        counts["a"] = i
+        counts["b"] += 1
+    counts.pop("a")
+    counts["a"] = 3
+    counts.update(b=4.5, c="x")
+    counts.setdefault("d", None)
+    inner = {"k": 1}
+    outer = {"inner": inner}
+    inner["k"] = 2
+    for n in range(3):
+        fresh = {"n": n}
+        fresh["n"] = n * 10
+    return same, outer, fresh
+
+
 print(mutate())
+print(atoms())
