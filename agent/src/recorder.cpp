@@ -375,6 +375,11 @@ void emit_pending_handled(ThreadState& thread, FrameShadow& shadow, int line) {
 void set_infer_exception_handled(bool on) { g_infer_exception_handled = on; }
 void set_sticky_frame_line(bool on) { g_sticky_frame_line = on; }
 
+void reset_recorder() {
+  delete g_capture;
+  g_capture = nullptr;
+}
+
 void record_call(CodeMeta& meta, compat::Frame frame, int line) {
   guarded("call", [&](ThreadState& thread) {
     if (!thread.announce(meta)) return;

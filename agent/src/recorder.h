@@ -25,4 +25,8 @@ void set_infer_exception_handled(bool on);
 // line the backend passes (sys.settrace on 3.9).
 void set_sticky_frame_line(bool on);
 
+// Forgets what depends on the recording session (capture limits, value memos), at detach, so
+// the next attach starts with its own options. GIL held, tracing off.
+void reset_recorder();
+
 }  // namespace pyrewind::agent
