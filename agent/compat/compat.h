@@ -55,6 +55,23 @@ inline Frame current_frame(PyThreadState* tstate) {
 #endif
 }
 
+// The calling frame (nullptr at the bottom of the thread's stack).
+inline Frame frame_previous(Frame frame) {
+#if PY_VERSION_HEX >= 0x030B0000
+  return frame->previous;
+#else
+  return frame->f_back;
+#endif
+}
+
+inline bool is_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
+
 inline PyCodeObject* frame_code(Frame frame) {
 #if PY_VERSION_HEX >= 0x030D0000
   PyObject* executable = frame->f_executable;
@@ -157,6 +174,19 @@ inline bool code_uses_fast_locals(PyCodeObject* code) { return (code->co_flags &
 // Stops line events for one frame (3.9-3.11 trace function only): used for filtered-out code.
 inline void frame_disable_line_events(PyFrameObject* frame) { frame->f_trace_lines = 0; }
 
+#if PY_VERSION_HEX < 0x030C0000
+// Undoes frame_disable_line_events at detach, so a debugger set later sees those frames' lines.
+// Only frames that have a frame object can have been changed.
+inline void frame_restore_line_events(Frame frame) {
+#if PY_VERSION_HEX >= 0x030B0000
+  PyFrameObject* object = frame->frame_obj;
+#else
+  PyFrameObject* object = frame;
+#endif
+  if (object) object->f_trace_lines = 1;
+}
+#endif
+
 inline Py_ssize_t request_code_extra_index(freefunc free_function) {
   return _PyEval_RequestCodeExtraIndex(free_function);
 }
@@ -169,6 +199,11 @@ struct CodeExtra {
 inline void* code_extra(PyCodeObject* code, Py_ssize_t index) {
   auto* extra = static_cast<CodeExtra*>(code->co_extra);
   return (extra && index < extra->size) ? extra->extras[index] : nullptr;
+}
+// Empties the slot without CPython calling the free function on what it held.
+inline void code_clear_extra(PyCodeObject* code, Py_ssize_t index) {
+  auto* extra = static_cast<CodeExtra*>(code->co_extra);
+  if (extra && index < extra->size) extra->extras[index] = nullptr;
 }
 inline int code_set_extra(PyCodeObject* code, Py_ssize_t index, void* extra) {
   return _PyCode_SetExtra(reinterpret_cast<PyObject*>(code), index, extra);

@@ -13,6 +13,8 @@
 #include "proto/wire/fields.h"
 #include "proto/wire/proto_writer.h"
 #include "src/backend.h"
+#include "src/code_registry.h"
+#include "src/recorder.h"
 #include "src/thread_state.h"
 
 namespace pyrewind::agent {
@@ -39,18 +41,34 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
 }
 
-Agent* Agent::create(const char* segment_name, std::string* error) {
-  if (instance_) return instance_;
-  std::unique_ptr<Agent> agent(new Agent);
-  agent->segment_ = ring::AttachedSegment::open(segment_name, error);
-  if (!agent->segment_) return nullptr;
-  ring::SegmentHeader* header = agent->segment_->header();
-  if (header->target_pid != 0 && header->target_pid != static_cast<uint32_t>(getpid())) {
-    *error = "the segment belongs to another process";
+Agent* Agent::open_session(const char* segment_name, std::string* error) {
+  if (!instance_) {
+    instance_ = new (std::nothrow) Agent;  // lives as long as the process: callbacks may outlive any owner
+    if (!instance_) {
+      *error = "out of memory";
+      return nullptr;
+    }
+    pthread_atfork(nullptr, nullptr, [] {
+      if (instance_) instance_->forked_child_.store(true, std::memory_order_relaxed);
+    });
+  }
+  if (instance_->session_open()) {
+    *error = "this process is already being recorded";
     return nullptr;
   }
+  return instance_->begin(segment_name, error) ? instance_ : nullptr;
+}
+
+bool Agent::begin(const char* segment_name, std::string* error) {
+  std::unique_ptr<ring::AttachedSegment> segment = ring::AttachedSegment::open(segment_name, error);
+  if (!segment) return false;
+  ring::SegmentHeader* header = segment->header();
+  if (header->target_pid != 0 && header->target_pid != static_cast<uint32_t>(getpid())) {
+    *error = "the segment belongs to another process";
+    return false;
+  }
   const ring::AgentConfig& config = header->config;
-  CaptureLimits& limits = agent->limits_;
+  CaptureLimits limits;
   limits.capture_locals = (config.flags & ring::kCaptureLocals) != 0;
   limits.call_repr = (config.flags & ring::kCallRepr) != 0;
   // The config is untrusted: clamp every limit to something the agent can honour.
@@ -58,16 +76,36 @@ Agent* Agent::create(const char* segment_name, std::string* error) {
   limits.max_items = std::min<uint32_t>(config.max_items, 1u << 16);
   limits.max_depth = std::min<uint32_t>(config.max_depth, 64);
   limits.max_event_bytes = std::clamp<uint32_t>(config.max_event_bytes, 1024, 1u << 20);
-  if (!agent->filters_.load(config, error)) return nullptr;
-  agent->origin_ns_ = header->start_monotonic_ns;
-  agent->use_tsc_ = kernel_clock_is_tsc();
-  agent->tsc_origin_ = __rdtsc();
-  agent->tsc_origin_ns_ = monotonic_ns();
-  instance_ = agent.release();  // lives as long as the process: callbacks may outlive any owner
-  pthread_atfork(nullptr, nullptr, [] {
-    if (instance_) instance_->forked_child_.store(true, std::memory_order_relaxed);
-  });
-  return instance_;
+  Filters filters;
+  if (!filters.load(config, error)) return false;
+  limits_ = limits;
+  filters_ = std::move(filters);
+  origin_ns_ = header->start_monotonic_ns;
+  use_tsc_ = kernel_clock_is_tsc();
+  tsc_origin_ = __rdtsc();
+  tsc_origin_ns_ = monotonic_ns();
+  tsc_scale_.store(0, std::memory_order_relaxed);
+  segment_ = std::move(segment);
+  return true;
+}
+
+void Agent::close_session() {
+  if (!segment_) return;
+  tracing_.store(false, std::memory_order_relaxed);
+  uninstall_tracing();
+  ThreadState::close_all();
+  release_code_metas();
+  reset_recorder();
+  segment()->agent_state.store(ring::kAgentDetached, std::memory_order_release);
+  segment_.reset();
+}
+
+void Agent::close_session_without_python() {
+  if (!segment_) return;
+  tracing_.store(false, std::memory_order_relaxed);
+  ThreadState::close_all();
+  segment()->agent_state.store(ring::kAgentDetached, std::memory_order_release);
+  segment_.reset();
 }
 
 void Agent::set_tracing(bool on) {

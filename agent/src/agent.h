@@ -30,11 +30,23 @@ struct CaptureLimits {
   uint32_t max_event_bytes = 32768;
 };
 
+// One recording session at a time: `pyrewind run` opens one before Python starts and keeps it
+// to the end; each `pyrewind attach` opens one and closes it at detach, and the next attach
+// opens a new one in the same (never unloaded) agent.
 class Agent {
  public:
-  // Maps the segment and reads the configuration. Safe before Python is initialised.
-  static Agent* create(const char* segment_name, std::string* error);
+  // Creates the process-wide agent if needed and opens a session on the segment: maps it and
+  // reads its configuration. Safe before Python is initialised. Fails if a session is open.
+  static Agent* open_session(const char* segment_name, std::string* error);
   static Agent* instance() { return instance_; }
+
+  bool session_open() const { return segment_ != nullptr; }
+  // Ends the session (GIL held): tracing removed from every thread, every thread's last chunk
+  // completed, per-code and per-value state dropped, the segment marked detached and unmapped.
+  void close_session();
+  // The same for a session whose tracing was never installed (Python never became ready):
+  // no callback can be writing, so only the ring needs letting go.
+  void close_session_without_python();
 
   ring::SegmentHeader* segment() const { return segment_->header(); }
   const CaptureLimits& limits() const { return limits_; }
@@ -76,6 +88,7 @@ class Agent {
 
  private:
   Agent() = default;
+  bool begin(const char* segment_name, std::string* error);
   static Agent* instance_;
 
   std::unique_ptr<ring::AttachedSegment> segment_;

@@ -114,14 +114,25 @@ PyObject* on_py_start(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   return none();
 }
 
-// PY_RESUME and PY_THROW: a generator or coroutine continues.
-PyObject* on_resume(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+// PY_RESUME and PY_THROW: a generator or coroutine continues. PY_RESUME is global too, so a
+// generator suspended when tracing started (attach) is instrumented when it resumes.
+PyObject* continue_frame(PyObject* const* args, Py_ssize_t nargs, bool can_disable) {
   compat::Frame frame;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
-  if (meta) record_call(*meta, frame, line_at(*meta, args, nargs));
+  if (filtered && can_disable) return disable();
+  if (!meta) return none();
+  if (!enable_local_events(*meta)) {
+    Agent::instance()->stop("sys.monitoring.set_local_events failed");
+    return none();
+  }
+  record_call(*meta, frame, line_at(*meta, args, nargs));
   return none();
 }
+
+PyObject* on_resume(PyObject*, PyObject* const* args, Py_ssize_t nargs) { return continue_frame(args, nargs, true); }
+// PY_THROW cannot be disabled.
+PyObject* on_throw(PyObject*, PyObject* const* args, Py_ssize_t nargs) { return continue_frame(args, nargs, false); }
 
 // PY_RETURN and PY_YIELD: (code, offset, value).
 PyObject* on_return(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
@@ -196,6 +207,7 @@ PyObject* on_exception_handled(PyObject*, PyObject* const* args, Py_ssize_t narg
 
 PYREWIND_CALLBACK(k_py_start, on_py_start);
 PYREWIND_CALLBACK(k_resume, on_resume);
+PYREWIND_CALLBACK(k_throw, on_throw);
 PYREWIND_CALLBACK(k_return, on_return);
 PYREWIND_CALLBACK(k_unwind, on_unwind);
 PYREWIND_CALLBACK(k_line, on_line);
@@ -225,14 +237,30 @@ bool register_callback(long event, PyMethodDef* definition) {
   return true;
 }
 
+// Code already running when tracing starts (attach) gets no PY_START: give every traced code
+// object on a thread's stack its local events now.
+void instrument_running_frames() {
+  PyInterpreterState* interpreter = PyThreadState_Get()->interp;
+  for (PyThreadState* thread = PyInterpreterState_ThreadHead(interpreter); thread;
+       thread = PyThreadState_Next(thread)) {
+    for (compat::Frame frame = compat::current_frame(thread); frame; frame = compat::frame_previous(frame)) {
+      PyCodeObject* code = compat::frame_code(frame);
+      CodeMeta* meta = code ? code_meta(code) : nullptr;
+      if (meta && meta->traced) enable_local_events(*meta);
+    }
+  }
+}
+
 bool install(std::string* error) {
   PyObject* sys = PyImport_ImportModule("sys");
+  Py_XDECREF(g_monitoring);  // from an earlier session
   g_monitoring = sys ? PyObject_GetAttrString(sys, "monitoring") : nullptr;
   Py_XDECREF(sys);
   if (!g_monitoring) {
     *error = "sys.monitoring is unavailable";
     return false;
   }
+  Py_XDECREF(g_disable);
   g_disable = PyObject_GetAttrString(g_monitoring, "DISABLE");
   PyObject* events = PyObject_GetAttrString(g_monitoring, "events");
   bool ok = g_disable && events && read_event(events, "PY_START", &g_events.py_start) &&
@@ -261,7 +289,7 @@ bool install(std::string* error) {
     return false;
   }
   ok = register_callback(g_events.py_start, &k_py_start) && register_callback(g_events.py_resume, &k_resume) &&
-       register_callback(g_events.py_throw, &k_resume) && register_callback(g_events.py_return, &k_return) &&
+       register_callback(g_events.py_throw, &k_throw) && register_callback(g_events.py_return, &k_return) &&
        register_callback(g_events.py_yield, &k_return) && register_callback(g_events.py_unwind, &k_unwind) &&
        register_callback(g_events.line, &k_line) && register_callback(g_events.jump, &k_jump) &&
        register_callback(g_events.raise, &k_raise) && register_callback(g_events.stop_iteration, &k_raise) &&
@@ -270,13 +298,16 @@ bool install(std::string* error) {
     *error = "sys.monitoring.register_callback failed";
     return false;
   }
-  long global = g_events.py_start | g_events.py_throw | g_events.py_unwind | g_events.raise | g_events.exception_handled;
+  long global = g_events.py_start | g_events.py_resume | g_events.py_throw | g_events.py_unwind | g_events.raise |
+                g_events.exception_handled;
   PyObject* result = PyObject_CallMethod(g_monitoring, "set_events", "il", g_tool, global);
   if (!result) {
     *error = "sys.monitoring.set_events failed";
     return false;
   }
   Py_DECREF(result);
+  instrument_running_frames();
+  PyErr_Clear();
   return true;
 }
 

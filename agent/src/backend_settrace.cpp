@@ -111,9 +111,13 @@ void uninstall_tracing() {
   PyThreadState* current = PyThreadState_Get();
   for (PyThreadState* thread = PyInterpreterState_ThreadHead(current->interp); thread;
        thread = PyThreadState_Next(thread)) {
-    if (compat::thread_trace_function(thread) == trace_function &&
-        compat::set_thread_trace_function(thread, nullptr, nullptr) != 0)
-      PyErr_Clear();
+    if (compat::thread_trace_function(thread) != trace_function) continue;
+    if (compat::set_thread_trace_function(thread, nullptr, nullptr) != 0) PyErr_Clear();
+    for (compat::Frame frame = compat::current_frame(thread); frame; frame = compat::frame_previous(frame)) {
+      PyCodeObject* code = compat::frame_code(frame);
+      CodeMeta* meta = code ? code_meta(code) : nullptr;
+      if (meta && !meta->traced) compat::frame_restore_line_events(frame);
+    }
   }
   // Only take the hook back if it is still ours.
   PyObject* threading = PyImport_GetModuleDict() ? PyDict_GetItemString(PyImport_GetModuleDict(), "threading") : nullptr;

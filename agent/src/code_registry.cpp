@@ -137,6 +137,14 @@ bool init_code_registry(std::string* error) {
   return true;
 }
 
+void release_code_metas() {
+  while (CodeMeta* meta = g_first) {
+    g_first = meta->next;
+    compat::code_clear_extra(meta->code, g_extra_index);
+    delete meta;
+  }
+}
+
 CodeMeta* code_meta(PyCodeObject* code) {
   if (CodeMeta* meta = lookup(code)) return meta;
   try {

@@ -35,6 +35,10 @@ bool init_code_registry(std::string* error);
 // Metadata for `code`, created on first sight. nullptr only if memory ran out.
 CodeMeta* code_meta(PyCodeObject* code);
 
+// Drops every CodeMeta (GIL held, tracing off): the next session's filters, redaction and
+// definitions apply from scratch. Backends must have undone their per-code state first.
+void release_code_metas();
+
 // Visits every live CodeMeta (GIL held).
 template <typename Visit>
 void for_each_code_meta(Visit&& visit);

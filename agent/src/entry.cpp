@@ -1,4 +1,15 @@
-// The agent's exported entry points.
+// The agent's exported entry points:
+//   pyrewind_agent_preload  `pyrewind run`: called by the preload shim before Python starts;
+//                           tracing begins at the program's first line (an audit hook).
+//   pyrewind_agent_start    `pyrewind attach`: called on a thread the injector hijacked for
+//                           one call. It runs no Python there: it opens the session and starts
+//                           the attach thread, which does the rest (see attach_main).
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -11,7 +22,7 @@
 namespace pyrewind::agent {
 namespace {
 
-bool g_started = false;
+bool g_started_by_audit_hook = false;
 
 std::string stdlib_directory() {
   PyObject* modules = PyImport_GetModuleDict();
@@ -40,38 +51,139 @@ uint32_t runtime_hexversion() {
   return static_cast<uint32_t>(value);
 }
 
-// Called with the GIL held on the thread that will run the program.
-void start_tracing(const char* run_kind) {
-  Agent* agent = Agent::instance();
-  if (std::strcmp(run_kind, "command") == 0) agent->filters().set_main_pseudo_file("<string>");
-  if (std::strcmp(run_kind, "stdin") == 0) agent->filters().set_main_pseudo_file("<stdin>");
+// The pseudo-file of a running program's own code: "<string>" for -c, "<stdin>" for a script
+// read from stdin (sys.argv[0] is "-c", or "" / "-"); empty for a file or module.
+std::string main_pseudo_file_from_argv() {
+  PyObject* argv = PySys_GetObject("argv");  // borrowed
+  if (!argv || !PyList_Check(argv) || PyList_GET_SIZE(argv) == 0) return {};
+  PyObject* first = PyList_GET_ITEM(argv, 0);
+  if (!PyUnicode_Check(first)) return {};
+  if (PyUnicode_CompareWithASCIIString(first, "-c") == 0) return "<string>";
+  if (PyUnicode_CompareWithASCIIString(first, "") == 0 || PyUnicode_CompareWithASCIIString(first, "-") == 0)
+    return "<stdin>";
+  return {};
+}
+
+// threading.main_thread().ident, read from the module's state without running Python code;
+// 0 if threading is not imported.
+unsigned long main_thread_ident_from_threading() {
+  PyObject* modules = PyImport_GetModuleDict();
+  PyObject* threading = modules ? PyDict_GetItemString(modules, "threading") : nullptr;
+  if (!threading || !PyModule_Check(threading)) return 0;
+  PyObject* main = PyDict_GetItemString(PyModule_GetDict(threading), "_main_thread");
+  PyObject** dict = main ? _PyObject_GetDictPtr(main) : nullptr;
+  PyObject* ident = dict && *dict && PyDict_CheckExact(*dict) ? PyDict_GetItemString(*dict, "_ident") : nullptr;
+  if (!ident || !PyLong_CheckExact(ident)) return 0;
+  const unsigned long value = PyLong_AsUnsignedLong(ident);
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    return 0;
+  }
+  return value;
+}
+
+// With the GIL held. Installs tracing for the open session. `main_thread_ident` identifies the
+// program's main thread (the calling thread for `run`; not the attach thread).
+void start_tracing(Agent* agent, const std::string& main_pseudo_file, unsigned long main_thread_ident) {
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  if (!main_pseudo_file.empty()) agent->filters().set_main_pseudo_file(main_pseudo_file);
   agent->segment()->python_hexversion.store(runtime_hexversion(), std::memory_order_relaxed);
   agent->filters().set_stdlib_dir(stdlib_directory());
-  agent->set_main_thread_ident(PyThread_get_thread_ident());
+  agent->set_main_thread_ident(main_thread_ident);
   std::string error;
   if (!init_code_registry(&error)) {
     ring::set_agent_message(*agent->segment(), error.c_str());
     agent->segment()->agent_state.store(ring::kAgentStopped, std::memory_order_release);
-    return;
+  } else {
+    agent->set_tracing(true);
+    if (!install_tracing(&error)) agent->stop(("could not install tracing: " + error).c_str());
   }
-  agent->set_tracing(true);
-  if (!install_tracing(&error)) agent->stop(("could not install tracing: " + error).c_str());
+  PyErr_Restore(type, value, traceback);
 }
 
 // Python raises these audit events right before it runs the program's main code, after site
 // and everything else start-up runs: the moment `pyrewind run` starts tracing.
 int audit_hook(const char* event, PyObject*, void*) {
-  if (g_started || std::strncmp(event, "cpython.run_", 12) != 0) return 0;
+  if (g_started_by_audit_hook || std::strncmp(event, "cpython.run_", 12) != 0) return 0;
   const char* what = event + 12;
   if (std::strcmp(what, "file") && std::strcmp(what, "module") && std::strcmp(what, "command") &&
       std::strcmp(what, "stdin"))
     return 0;
-  g_started = true;
-  PyObject *type, *value, *traceback;
-  PyErr_Fetch(&type, &value, &traceback);
-  start_tracing(what);
-  PyErr_Restore(type, value, traceback);
+  g_started_by_audit_hook = true;
+  Agent* agent = Agent::instance();
+  if (!agent || !agent->session_open()) return 0;
+  std::string pseudo_file;
+  if (std::strcmp(what, "command") == 0) pseudo_file = "<string>";
+  if (std::strcmp(what, "stdin") == 0) pseudo_file = "<stdin>";
+  start_tracing(agent, pseudo_file, PyThread_get_thread_ident());
   return 0;
+}
+
+// --- attach ---------------------------------------------------------------------------------
+
+constexpr long kPollNs = 10'000'000;                    // the attach thread's check interval
+constexpr uint64_t kInterpreterWaitNs = 10'000'000'000;  // for Python to finish initialising
+constexpr uint64_t kCollectorSilenceNs = 10'000'000'000;  // no heartbeat this long: collector gone
+
+std::atomic<bool> g_attach_thread_running{false};
+
+void sleep_poll() {
+  timespec interval{0, kPollNs};
+  nanosleep(&interval, nullptr);
+}
+
+bool collector_gone(const ring::SegmentHeader& header) {
+  const uint32_t pid = header.collector_pid.load(std::memory_order_relaxed);
+  if (pid != 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
+  const uint64_t heartbeat = header.collector_heartbeat_ns.load(std::memory_order_relaxed);
+  return heartbeat != 0 && monotonic_ns() > heartbeat + kCollectorSilenceNs;
+}
+
+// Ends a session in which Python was never touched (it did not become ready in time, or is
+// finalizing): no trace function was installed, so only the ring needs letting go.
+void abandon_session(Agent* agent, const char* reason) {
+  ring::set_agent_message(*agent->segment(), reason);
+  agent->segment()->agent_state.store(ring::kAgentStopped, std::memory_order_release);
+  agent->close_session_without_python();
+}
+
+// The attach thread: waits for an initialised interpreter, takes the GIL only to install and
+// later remove tracing, and otherwise sleeps, watching for the collector's stop request or its
+// death. It never runs on a thread of the program's own.
+void* attach_main(void*) {
+  Agent* agent = Agent::instance();
+  const uint64_t give_up = monotonic_ns() + kInterpreterWaitNs;
+  while (!Py_IsInitialized() || compat::is_finalizing()) {
+    if (monotonic_ns() > give_up) {
+      abandon_session(agent, "Python is not running in this process (not initialised, or exiting)");
+      g_attach_thread_running.store(false, std::memory_order_release);
+      return nullptr;
+    }
+    sleep_poll();
+  }
+
+  PyGILState_STATE gil = PyGILState_Ensure();
+  start_tracing(agent, main_pseudo_file_from_argv(), main_thread_ident_from_threading());
+  PyGILState_Release(gil);
+
+  const ring::SegmentHeader& header = *agent->segment();
+  while (header.stop_request.load(std::memory_order_acquire) == 0 && !collector_gone(header) &&
+         !compat::is_finalizing())
+    sleep_poll();
+
+  if (compat::is_finalizing()) {
+    // The process is exiting. Taking the GIL now could block forever, and the program's
+    // threads may be writing events without it being ours: switch tracing off, keep the
+    // mapping (the threads complete their chunks as they exit) and let the process go.
+    agent->set_tracing(false);
+  } else {
+    gil = PyGILState_Ensure();
+    agent->close_session();
+    PyGILState_Release(gil);
+  }
+  g_attach_thread_running.store(false, std::memory_order_release);
+  return nullptr;
 }
 
 }  // namespace
@@ -81,7 +193,7 @@ int audit_hook(const char* event, PyObject*, void*) {
 extern "C" __attribute__((visibility("default"))) int pyrewind_agent_preload(const char* segment_name) {
   using namespace pyrewind::agent;
   std::string error;
-  if (!Agent::create(segment_name, &error)) {
+  if (!Agent::open_session(segment_name, &error)) {
     std::fprintf(stderr, "pyrewind: agent cannot attach to %s: %s; not tracing\n", segment_name, error.c_str());
     return -1;
   }
@@ -89,6 +201,38 @@ extern "C" __attribute__((visibility("default"))) int pyrewind_agent_preload(con
   if (PySys_AddAuditHook(audit_hook, nullptr) != 0) {
     std::fprintf(stderr, "pyrewind: cannot add the start-up audit hook; not tracing\n");
     return -1;
+  }
+  return 0;
+}
+
+// Called by `pyrewind attach` through ptrace, on whatever thread it stopped: no Python here.
+// Returns 0 once the attach thread runs, else one of the pyrewind_agent_start_error codes
+// (tools/pyrewind/cmd_attach.cpp turns them into messages).
+extern "C" __attribute__((visibility("default"))) int pyrewind_agent_start(const char* segment_name) {
+  using namespace pyrewind::agent;
+  enum : int { kAlreadyRecording = 1, kSegmentUnusable = 2, kNoThread = 3 };
+  if (!segment_name || g_attach_thread_running.exchange(true, std::memory_order_acq_rel)) return kAlreadyRecording;
+  std::string error;
+  if (!Agent::open_session(segment_name, &error)) {
+    g_attach_thread_running.store(false, std::memory_order_release);
+    Agent* agent = Agent::instance();
+    return agent && agent->session_open() ? kAlreadyRecording : kSegmentUnusable;
+  }
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  // Signals belong to the program's threads, never to ours.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_t thread;
+  const int created = pthread_create(&thread, &attributes, attach_main, nullptr);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  pthread_attr_destroy(&attributes);
+  if (created != 0) {
+    Agent::instance()->close_session_without_python();
+    g_attach_thread_running.store(false, std::memory_order_release);
+    return kNoThread;
   }
   return 0;
 }

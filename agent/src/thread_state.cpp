@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <new>
 
 #include "proto/wire/fields.h"
@@ -22,6 +23,11 @@ using detail::t_state;
 // Owned by the thread; destroyed at thread exit, which completes the thread's last chunk.
 thread_local std::unique_ptr<ThreadState> t_owner;
 __thread bool t_failed __attribute__((tls_model("initial-exec"))) = false;
+
+// Every live ThreadState, so that a detach can complete the chunks of all threads. Guarded by
+// the mutex, not the GIL: threads exit (and destroy their state) without holding the GIL.
+std::mutex g_registry_mutex;
+ThreadState* g_registry = nullptr;
 
 bool mark(std::vector<uint8_t>& set, uint64_t id) {
   if (id >= set.size()) set.resize(id + 1 + id / 2);
@@ -63,7 +69,9 @@ std::string python_thread_name() {
 
 ThreadState* ThreadState::create_current() {
   Agent* agent = Agent::instance();
-  if (t_failed || !agent || agent->in_forked_child()) return nullptr;
+  if (t_failed || !agent || agent->in_forked_child() || !agent->session_open()) return nullptr;
+  t_state = nullptr;
+  t_owner.reset();  // a state closed by a previous session's detach
   const uint32_t payload = ring::chunk_payload_bytes(agent->segment()->chunk_bytes);
   // A record must fit in one chunk with its framing.
   const size_t scratch = std::min<size_t>(agent->limits().max_event_bytes, payload - 16);
@@ -82,18 +90,38 @@ ThreadState::ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_
     : writer_(segment, writer_id), scratch_(new (std::nothrow) uint8_t[scratch_size]), scratch_size_(scratch_size) {
   stack.reserve(64);
   fingerprints.reserve(1024);
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  next_ = g_registry;
+  if (g_registry) g_registry->previous_ = this;
+  g_registry = this;
 }
 
 ThreadState::~ThreadState() {
-  // Runs at thread exit without the GIL: only this thread's writer is touched.
-  t_state = nullptr;
+  // Runs at thread exit without the GIL, or when a closed state is replaced. A forked child
+  // must not take the mutex (another thread of the parent may have held it at fork) and
+  // never writes to the parent's ring anyway.
+  if (t_state == this) t_state = nullptr;
+  Agent* agent = Agent::instance();
+  if (agent && agent->in_forked_child()) return;
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  if (previous_) previous_->next_ = next_;
+  else if (g_registry == this) g_registry = next_;
+  if (next_) next_->previous_ = previous_;
+  if (closed_) return;
   wire::ProtoWriter writer(scratch_.get(), scratch_size_);
   auto end = writer.begin_nested(f::Packet::kThreadEnd);
   writer.varint_field(f::ThreadEnd::kThread, index());
   writer.end_nested(end);
-  if (Agent* agent = Agent::instance(); agent && !agent->in_forked_child()) {
-    writer_.append(writer.data(), writer.size(), last_time_ns);
-    writer_.finish();
+  writer_.append(writer.data(), writer.size(), last_time_ns);
+  writer_.finish();
+}
+
+void ThreadState::close_all() {
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  for (ThreadState* state = g_registry; state; state = state->next_) {
+    if (state->closed_) continue;
+    state->writer_.finish();
+    state->closed_ = true;
   }
 }
 

@@ -51,7 +51,13 @@ class ThreadState {
  public:
   // This thread's state, created (and announced with a ThreadStart) on first use.
   // nullptr if the agent cannot record (memory, forked child, stopped).
-  static ThreadState* current() { return detail::t_state ? detail::t_state : create_current(); }
+  static ThreadState* current() {
+    ThreadState* state = detail::t_state;
+    return state && !state->closed_ ? state : create_current();
+  }
+  // At detach (GIL held): completes every thread's current chunk and retires every state;
+  // each thread builds a new one if a later session traces it.
+  static void close_all();
 
   ~ThreadState();
 
@@ -88,6 +94,9 @@ class ThreadState {
   std::vector<uint8_t> announced_strings_;  // by id: 1 once this thread wrote the definition
   std::vector<uint8_t> announced_codes_;
   bool thread_start_due_ = false;
+  bool closed_ = false;  // retired by close_all(): never writes again
+  ThreadState* previous_ = nullptr;  // registry links (thread_state.cpp)
+  ThreadState* next_ = nullptr;
 };
 
 }  // namespace pyrewind::agent
