@@ -127,6 +127,14 @@ constexpr uint64_t kInterpreterWaitNs = 10'000'000'000;  // for Python to finish
 constexpr uint64_t kCollectorSilenceNs = 10'000'000'000;  // no heartbeat this long: collector gone
 
 std::atomic<bool> g_attach_thread_running{false};
+// Set once the attach thread starts closing its session: a new attach may then wait for it.
+std::atomic<bool> g_attach_thread_closing{false};
+
+// The attach thread's last act.
+void attach_thread_done() {
+  g_attach_thread_closing.store(false, std::memory_order_relaxed);
+  g_attach_thread_running.store(false, std::memory_order_release);
+}
 
 void sleep_poll() {
   timespec interval{0, kPollNs};
@@ -157,7 +165,7 @@ void* attach_main(void*) {
   while (!Py_IsInitialized() || compat::is_finalizing()) {
     if (monotonic_ns() > give_up) {
       abandon_session(agent, "Python is not running in this process (not initialised, or exiting)");
-      g_attach_thread_running.store(false, std::memory_order_release);
+      attach_thread_done();
       return nullptr;
     }
     sleep_poll();
@@ -172,6 +180,7 @@ void* attach_main(void*) {
          !compat::is_finalizing())
     sleep_poll();
 
+  g_attach_thread_closing.store(true, std::memory_order_relaxed);
   if (compat::is_finalizing()) {
     // The process is exiting. Taking the GIL now could block forever, and the program's
     // threads may be writing events without it being ours: switch tracing off, keep the
@@ -182,7 +191,7 @@ void* attach_main(void*) {
     agent->close_session();
     PyGILState_Release(gil);
   }
-  g_attach_thread_running.store(false, std::memory_order_release);
+  attach_thread_done();
   return nullptr;
 }
 
@@ -211,6 +220,12 @@ extern "C" __attribute__((visibility("default"))) int pyrewind_agent_preload(con
 extern "C" __attribute__((visibility("default"))) int pyrewind_agent_start(const char* segment_name) {
   using namespace pyrewind::agent;
   enum : int { kAlreadyRecording = 1, kSegmentUnusable = 2, kNoThread = 3 };
+  // A re-attach right after a detach can find the previous attach thread finishing its last
+  // steps after it reported DETACHED: give it up to 200 ms.
+  for (int waited = 0; waited < 200 && g_attach_thread_closing.load(std::memory_order_relaxed); ++waited) {
+    timespec millisecond{0, 1'000'000};
+    nanosleep(&millisecond, nullptr);
+  }
   if (!segment_name || g_attach_thread_running.exchange(true, std::memory_order_acq_rel)) return kAlreadyRecording;
   std::string error;
   if (!Agent::open_session(segment_name, &error)) {
@@ -231,7 +246,7 @@ extern "C" __attribute__((visibility("default"))) int pyrewind_agent_start(const
   pthread_attr_destroy(&attributes);
   if (created != 0) {
     Agent::instance()->close_session_without_python();
-    g_attach_thread_running.store(false, std::memory_order_release);
+    attach_thread_done();
     return kNoThread;
   }
   return 0;
