@@ -49,7 +49,9 @@ Agent* Agent::open_session(const char* segment_name, std::string* error) {
       return nullptr;
     }
     pthread_atfork(nullptr, nullptr, [] {
-      if (instance_) instance_->forked_child_.store(true, std::memory_order_relaxed);
+      if (!instance_) return;
+      instance_->forked_child_.store(true, std::memory_order_relaxed);
+      instance_->tracing_.store(false, std::memory_order_relaxed);  // the child never writes to our ring
     });
   }
   if (instance_->session_open()) {

@@ -43,11 +43,7 @@ CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* fr
   *filtered = false;
   Agent* agent = Agent::instance();
   if (nargs < 1 || !PyCode_Check(args[0]) || !agent->tracing()) {
-    *filtered = true;
-    return nullptr;
-  }
-  if (agent->in_forked_child()) {
-    uninstall_tracing();
+    if (agent->in_forked_child()) uninstall_tracing();  // fork switches tracing off in the child
     *filtered = true;
     return nullptr;
   }

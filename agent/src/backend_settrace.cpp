@@ -19,7 +19,7 @@ PyObject* g_thread_hook = nullptr;  // the callable given to threading.settrace 
 
 int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* arg) {
   Agent* agent = Agent::instance();
-  if (!agent->tracing() || agent->in_forked_child()) {
+  if (!agent->tracing()) {  // also off in a forked child
     compat::set_thread_trace_function(PyThreadState_Get(), nullptr, nullptr);
     return 0;
   }
@@ -57,7 +57,7 @@ int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* a
 // thread, installs the C trace function on that thread, and records the event.
 PyObject* thread_hook(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Agent* agent = Agent::instance();
-  if (nargs >= 1 && PyFrame_Check(args[0]) && agent->tracing() && !agent->in_forked_child()) {
+  if (nargs >= 1 && PyFrame_Check(args[0]) && agent->tracing()) {
     PyThreadState* tstate = PyThreadState_Get();
     compat::set_thread_trace_function(tstate, trace_function, nullptr);
     trace_function(nullptr, reinterpret_cast<PyFrameObject*>(args[0]), PyTrace_CALL, nullptr);
