@@ -18,6 +18,13 @@ enum ExitCode : int {
   kExitIoError = 4,        // cannot write the output (disk full, permission)
   kExitNotPython = 5,      // the program to run is not CPython (or not found)
   kExitNoAgent = 6,        // no agent build for that Python version
+  // attach:
+  kExitNoProcess = 7,          // no such process (or it exited during the attach)
+  kExitPermission = 8,         // ptrace not allowed, or the agent not readable by the target's user
+  kExitTargetNotRunning = 9,   // stopped (SIGSTOP, a debugger) or exiting
+  kExitUnsupportedTarget = 10, // another PID/mount namespace, or a Python version not identifiable
+  kExitAttachFailed = 11,      // injection or agent start failed
+  kExitAlreadyAttached = 12,   // the process is already being recorded
   kExitInternal = 70,
 };
 
@@ -42,6 +49,14 @@ struct RunOptions {
   bool quiet = false;
 };
 
+struct AttachOptions {
+  int pid = 0;
+  std::string output = "pyrewind.rwd";
+  TraceOptions trace;
+  double duration_seconds = 0;        // 0: until Ctrl-C / SIGTERM or the process exits
+  bool quiet = false;
+};
+
 struct InfoOptions {
   std::string file;
   bool json = false;
@@ -54,6 +69,7 @@ struct ExportOptions {
 };
 
 int run_command(const RunOptions& options);
+int attach_command(const AttachOptions& options);
 int info_command(const InfoOptions& options);
 int export_command(const ExportOptions& options);
 

@@ -48,6 +48,15 @@ int main(int argc, char** argv) {
   run_cmd->prefix_command(false);
   run_cmd->positionals_at_end(true);
 
+  pyrewind::cli::AttachOptions attach;
+  auto* attach_cmd = app.add_subcommand("attach", "Record a running Python process, then detach from it");
+  attach_cmd->add_option("pid", attach.pid, "Process id of the Python program")->required();
+  attach_cmd->add_option("-o,--output", attach.output, "Recording file to write")->capture_default_str();
+  attach_cmd->add_option("--duration", attach.duration_seconds, "Detach after this many seconds (default: Ctrl-C)")
+      ->check(CLI::PositiveNumber);
+  attach_cmd->add_flag("-q,--quiet", attach.quiet, "Print nothing of pyrewind's own but errors");
+  add_trace_options(*attach_cmd, attach.trace);
+
   pyrewind::cli::InfoOptions info;
   auto* info_cmd = app.add_subcommand("info", "Describe a recording");
   info_cmd->add_option("file", info.file, "Recording file")->required();
@@ -69,6 +78,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*run_cmd) return pyrewind::cli::run_command(run);
+    if (*attach_cmd) return pyrewind::cli::attach_command(attach);
     if (*info_cmd) return pyrewind::cli::info_command(info);
     if (*export_cmd) return pyrewind::cli::export_command(exp);
   } catch (const std::exception& e) {

@@ -1,0 +1,45 @@
+// What /proc says about a process, read without ptrace: its mappings, scheduler state,
+// credentials and namespaces.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pyrewind::injector {
+
+struct Mapping {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t offset = 0;  // file offset of `start`
+  std::string perms;    // "r-xp"
+  std::string path;     // "" for anonymous mappings
+};
+
+// nullopt if the process is gone (or /proc/PID/maps is unreadable: see `error`).
+std::optional<std::vector<Mapping>> read_maps(pid_t pid, int* error);
+
+struct ProcessStatus {
+  char state = '?';        // R S D T t Z X ... from /proc/PID/stat
+  uid_t uids[4] = {};      // real, effective, saved, filesystem
+  gid_t gids[4] = {};
+  std::vector<gid_t> groups;
+  uint64_t cap_effective = 0;
+};
+
+// nullopt if the process does not exist (errno in `error`).
+std::optional<ProcessStatus> read_status(pid_t pid, int* error);
+
+// True when `pid` lives in a different namespace of `kind` ("pid", "mnt") than we do.
+bool in_other_namespace(pid_t pid, const char* kind);
+
+// The value of /proc/sys/kernel/yama/ptrace_scope, or -1 without Yama.
+int yama_ptrace_scope();
+
+// A path as the target process sees it, openable by us: /proc/PID/root/<path>.
+std::string path_in_process(pid_t pid, const std::string& path);
+
+}  // namespace pyrewind::injector
