@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds pyrewind, records the bundled example (tools/example/ledger.py) and shows what the
-# recording holds: `pyrewind info` and the first events of `pyrewind export --format jsonl`.
+# Builds pyrewind, starts the bundled example as a small service (tools/example/ledger.py
+# --serve), attaches to it by PID for two seconds and detaches (the service runs on to its
+# end), then records the example from its first line with `pyrewind run`; for each recording
+# it shows `pyrewind info` and excerpts of `pyrewind export --format jsonl`.
 #
 #   tools/demo.sh            (interpreter: $PYTHON, default /usr/bin/python3)
 #
@@ -18,6 +20,22 @@ cmake -S "$root" -B "$build" -G "Unix Makefiles" >/dev/null
 cmake --build "$build" -j2 --target pyrewind
 
 pyrewind="$build/bin/pyrewind"
+
+echo
+echo "\$ $python tools/example/ledger.py --serve 5 &    # a running service"
+"$python" "$root/tools/example/ledger.py" --serve 5 &
+service=$!
+sleep 1
+echo "\$ pyrewind attach $service -o $out/service.rwd --duration 2"
+"$pyrewind" attach "$service" -o "$out/service.rwd" --duration 2
+echo "\$ pyrewind info $out/service.rwd"
+"$pyrewind" info "$out/service.rwd"
+"$pyrewind" export "$out/service.rwd" --format jsonl -o "$out/service.jsonl"
+echo "\$ grep -m 3 '\"func\":\"serve\"' $out/service.jsonl    # the service's loop, mid-run"
+grep -m 3 '"func":"serve"' "$out/service.jsonl"
+echo "(the service runs on after the detach:)"
+wait "$service"
+
 echo
 echo "\$ pyrewind run -o $out/ledger.rwd -- $python tools/example/ledger.py ada"
 "$pyrewind" run -o "$out/ledger.rwd" -- "$python" "$root/tools/example/ledger.py" ada

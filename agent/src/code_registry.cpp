@@ -18,9 +18,10 @@ void link(CodeMeta* meta) {
   g_first = meta;
 }
 
-// Called by CPython when a code object dies (GIL held).
+// Called by CPython when a code object dies (GIL held), for every extra slot: also empty ones.
 void free_meta(void* opaque) {
   auto* meta = static_cast<CodeMeta*>(opaque);
+  if (!meta) return;
   if (meta->previous) meta->previous->next = meta->next;
   else if (g_first == meta) g_first = meta->next;
   if (meta->next) meta->next->previous = meta->previous;

@@ -82,6 +82,15 @@ unsigned long main_thread_ident_from_threading() {
   return value;
 }
 
+// The program's main thread when threading is not imported: the oldest thread state.
+unsigned long oldest_thread_ident() {
+  PyThreadState* oldest = nullptr;
+  for (PyThreadState* thread = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp); thread;
+       thread = PyThreadState_Next(thread))
+    oldest = thread;
+  return oldest ? oldest->thread_id : 0;
+}
+
 // With the GIL held. Installs tracing for the open session. `main_thread_ident` identifies the
 // program's main thread (the calling thread for `run`; not the attach thread).
 void start_tracing(Agent* agent, const std::string& main_pseudo_file, unsigned long main_thread_ident) {
@@ -172,7 +181,9 @@ void* attach_main(void*) {
   }
 
   PyGILState_STATE gil = PyGILState_Ensure();
-  start_tracing(agent, main_pseudo_file_from_argv(), main_thread_ident_from_threading());
+  unsigned long main_thread = main_thread_ident_from_threading();
+  if (main_thread == 0) main_thread = oldest_thread_ident();
+  start_tracing(agent, main_pseudo_file_from_argv(), main_thread);
   PyGILState_Release(gil);
 
   const ring::SegmentHeader& header = *agent->segment();

@@ -92,10 +92,12 @@ def report_state(signum, frame):
     os.write(1, ("state trace=%r hook=%r tools=%r\n" % (sys.gettrace(), hook, tools)).encode())
 
 
-def finish(threads):
+def finish(threads, from_main=True):
     for thread in threads:
         thread.join()
     print("done failures=%r" % failures, flush=True)
+    if from_main:
+        sys.exit(7)  # a normal exit: the interpreter finalizes, code objects are freed
     os._exit(7)
 
 
@@ -105,7 +107,7 @@ def wait_for_quit(workers=None):
             break
     stop.set()
     if workers is not None:  # the main thread never wakes up: end the program from here
-        finish(workers)
+        finish(workers, from_main=False)
 
 
 def start(target, name):
