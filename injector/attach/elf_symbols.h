@@ -23,7 +23,7 @@ class ElfFile {
   // nullptr (and `error`) if the file is unreadable or not a 64-bit ELF for this machine.
   static std::unique_ptr<ElfFile> open(const std::string& path, std::string* error);
 
-  // Defined functions and objects of .dynsym and, if present, .symtab.
+  // Defined, exported functions and objects (.dynsym, default versions).
   std::optional<ElfSymbol> symbol(const std::string& name) const;
   // Every defined function symbol, for address-in-function checks.
   const std::vector<std::pair<std::string, ElfSymbol>>& functions() const { return functions_; }

@@ -101,7 +101,7 @@ std::string unsafe_reason(RemoteThread& thread, const std::vector<Range>& loader
 }
 
 InjectStatus status_for_errno(int error) {
-  if (error == ESRCH) return InjectStatus::kNoProcess;
+  if (error == ESRCH || error == ENOENT) return InjectStatus::kNoProcess;
   if (error == EPERM || error == EACCES) return InjectStatus::kPermissionDenied;
   return InjectStatus::kFailed;
 }

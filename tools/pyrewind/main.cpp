@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
   run_cmd->positionals_at_end(true);
 
   pyrewind::cli::AttachOptions attach;
+  // A smaller ring than `run`'s: creating it is most of an attach's latency, and the
+  // collector drains it every few milliseconds.
+  attach.trace.buffer_bytes = 16ull << 20;
   auto* attach_cmd = app.add_subcommand("attach", "Record a running Python process, then detach from it");
   attach_cmd->add_option("pid", attach.pid, "Process id of the Python program")->required();
   attach_cmd->add_option("-o,--output", attach.output, "Recording file to write")->capture_default_str();
