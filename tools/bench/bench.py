@@ -9,6 +9,8 @@ interleaved round by round:
             against that interpreter's headers
   locals    `pyrewind run` (default settings: locals captured)
   lines     `pyrewind run --no-locals`
+and then times `pyrewind attach` on a running program (--attaches times): command start to
+the agent tracing, and to the first recorded line.
 and reports, per mode, the median over rounds of (mode time / plain time of the same round).
 Times are the workload's own (perf_counter inside the program), so interpreter start-up and
 the recording's final flush are not part of the ratio; the "wall" column gives the whole
@@ -24,6 +26,7 @@ Usage: tools/bench/run.sh [--quick] [--python PATH ...] [--rounds N] [--json FIL
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -216,6 +219,55 @@ def bench_python(python, pyrewind, agent_dir, args, tmp):
     return {"python": info["version"], "interpreter": python, "rows": rows, "notes": notes}
 
 
+ATTACH_TARGET = "import time\nticks = 0\nwhile True:\n    ticks += 1\n    time.sleep(0.001)\n"
+
+
+def attach_latency(python, pyrewind, tmp, attaches):
+    """Times `pyrewind attach` on a running process: from the command's start to the agent
+    tracing (as the command reports it) and to the first recorded line (the recording's first
+    event, on the wall clock). Returns a dict of millisecond lists, or an error string."""
+    target = subprocess.Popen([python, "-c", ATTACH_TARGET], env=clean_env())
+    ready, first_line = [], []
+    try:
+        time.sleep(0.5)
+        recording = os.path.join(tmp, "attach.rwd")
+        for _ in range(attaches):
+            started_ns = time.time_ns()
+            res = subprocess.run([pyrewind, "attach", str(target.pid), "-o", recording, "--duration", "0.1"],
+                                 capture_output=True, text=True, env=clean_env(), timeout=60)
+            if res.returncode != 0:
+                return "attach exited %d: %s" % (res.returncode, res.stderr.strip()[-300:])
+            marker = re.search(r"attached to process \d+ \(Python [^)]*\) in ([0-9.]+) ms", res.stderr)
+            if marker:
+                ready.append(float(marker.group(1)))
+            info = json.loads(subprocess.run([pyrewind, "info", "--json", recording], capture_output=True,
+                                             text=True, timeout=60).stdout)
+            firsts = [t["first_time_ns"] for t in info["threads"] if t.get("first_time_ns") is not None]
+            if firsts:
+                first_line.append((int(info["start_wall_time_ns"]) + min(firsts) - started_ns) / 1e6)
+    finally:
+        target.kill()
+        target.wait()
+    return {"ready_ms": ready, "first_line_ms": first_line}
+
+
+def latency_markdown(latencies):
+    out = ["", "Attach latency over %d attaches to a running program (ms; command start to ...):" %
+           max((len(v.get("ready_ms", [])) for v in latencies.values() if isinstance(v, dict)), default=0), "",
+           "| Python | agent tracing, median | max | first recorded line, median | max |", "|---|---:|---:|---:|---:|"]
+    for name, value in latencies.items():
+        if not isinstance(value, dict):
+            out.append("| %s | error: %s | | | |" % (name, value))
+            continue
+        r, f = value["ready_ms"], value["first_line_ms"]
+        out.append("| %s | %s | %s | %s | %s |" % (
+            name, "%.1f" % statistics.median(r) if r else "–", "%.1f" % max(r) if r else "–",
+            "%.1f" % statistics.median(f) if f else "–", "%.1f" % max(f) if f else "–"))
+    out.append("")
+    out.append("Target (issue 3): ≤ 20 ms median to agent ready; gdb-based tools take 300–1400 ms here.")
+    return "\n".join(out)
+
+
 def markdown(results, args):
     out = []
     out.append("Slowdown against a plain run (median over %d interleaved rounds of the per-round ratio; "
@@ -261,6 +313,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--target", type=float, default=None, help="seconds per plain run")
     parser.add_argument("--quick", action="store_true", help="short runs, 3 rounds")
+    parser.add_argument("--attaches", type=int, default=20, help="attaches timed per interpreter")
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
     args.workloads = args.workloads or ["loops", "fib", "strings", "containers"]
@@ -273,15 +326,20 @@ def main():
     agent_dir = os.path.join(os.path.dirname(os.path.dirname(pyrewind)), "lib", "pyrewind")
     tmp = tempfile.mkdtemp(prefix="pyrewind-bench-")
     results = []
+    latencies = {}
     try:
         for python in args.python or DEFAULT_PYTHONS:
             log("%s:" % python)
             res = bench_python(python, pyrewind, agent_dir, args, tmp)
             if res:
                 results.append(res)
+                name = res["python"] + ("" if python.startswith(PYENV) else " (Debian)")
+                latencies[name] = attach_latency(python, pyrewind, tmp, args.attaches)
+                log("  attach latency: %s" % latencies[name])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(markdown(results, args))
+    print(latency_markdown(latencies))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
