@@ -27,6 +27,7 @@ constexpr const char* kUnsafeFunctions[] = {
     "valloc", "pvalloc", "malloc_trim", "malloc_usable_size", "mallinfo", "mallinfo2", "malloc_stats",
     "malloc_info", "mallopt", "dl_iterate_phdr", "dlopen", "dlclose", "dlsym", "dlvsym", "dladdr", "dladdr1",
     "dlinfo", "dlmopen", "fork", "_Fork", "vfork"};
+constexpr int kUnwindFrames = 32;
 constexpr int kRtConsistent = 0;        // enum r_state in <link.h>
 constexpr uint64_t kRStateOffset = 24;  // struct r_debug: int, link_map*, ElfW(Addr), r_state
 
@@ -74,11 +75,14 @@ std::string unsafe_reason(RemoteThread& thread, const std::vector<Range>& loader
   if (r_debug != 0 && thread.read_memory(r_debug + kRStateOffset, &state, sizeof state) && state != kRtConsistent)
     return "the dynamic loader is loading or unloading a library";
   unw_addr_space_t space = unw_create_addr_space(&_UPT_accessors, 0);
+  if (space) unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
   void* context = space ? _UPT_create(thread.tid()) : nullptr;
   std::string reason;
   unw_cursor_t cursor;
   if (context && unw_init_remote(&cursor, space, context) == 0) {
-    for (int depth = 0; depth < 256 && reason.empty(); ++depth) {
+    // Those functions hold their locks within a few frames of the top (the loader's deepest
+    // paths are about 20 frames); the unwind itself is the costly part of an attach.
+    for (int depth = 0; depth < kUnwindFrames && reason.empty(); ++depth) {
       unw_word_t ip = 0;
       if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0) break;
       for (const Range& r : loader)

@@ -223,6 +223,31 @@ def test_second_concurrent_attach_is_refused(pyrewind, interp, work, targets):
     assert target.finish() == (["done failures=[]"], 7)
 
 
+def test_collector_killed_mid_recording(pyrewind, interp, work, targets):
+    """If `pyrewind attach` dies (SIGKILL: no detach request), the agent notices and removes
+    tracing by itself; what was recorded up to then is readable."""
+    target = targets(interp.path, "sleep")
+    before = target.tracing_state()
+    recording = work / "killed.rwd"
+    attacher = subprocess.Popen([pyrewind.path, "attach", str(target.pid), "-o", str(recording)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and b"attached" not in attacher.stderr.peek():
+            time.sleep(0.05)
+        time.sleep(2.5)  # past the collector's periodic flush, so the file has whole chunks
+    finally:
+        attacher.kill()
+        attacher.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and target.tracing_state() != before:
+        time.sleep(0.1)
+    assert target.tracing_state() == before, "tracing left behind after the collector died"
+    assert target.scheduler_state() not in ("T", "t")
+    assert check_invariants(recorded_lines(pyrewind, work, recording)) > 0
+    assert target.finish() == (["done failures=[]"], 7)
+
+
 @pytest.mark.slow
 def test_attach_detach_stress(pyrewind, interp, work, targets):
     """Attach to and detach from a busy 8-thread target many times in a row."""
@@ -264,6 +289,29 @@ def test_no_such_process(pyrewind, work):
     assert res.returncode != 0, res.describe()
     assert b"no such process" in res.stderr.lower(), res.describe()
     assert not (work / "x.rwd").exists()
+
+
+@pytest.mark.cli
+def test_process_in_another_pid_namespace(pyrewind, work):
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/unshare") or not os.path.exists(WORLD_PYTHON):
+        pytest.skip("needs root, unshare and %s" % WORLD_PYTHON)
+    contained = subprocess.Popen(["unshare", "--pid", "--fork", WORLD_PYTHON, "-c",
+                                  "import time\nwhile True: time.sleep(0.1)"])
+    try:
+        deadline = time.monotonic() + 10
+        inner = None
+        while inner is None and time.monotonic() < deadline:
+            children = open("/proc/%d/task/%d/children" % (contained.pid, contained.pid)).read().split()
+            inner = int(children[0]) if children else None
+            time.sleep(0.05)
+        assert inner, "the namespaced python did not start"
+        res = attach(pyrewind, inner, work / "x.rwd")
+        assert res.returncode != 0, res.describe()
+        assert b"namespace" in res.stderr, res.describe()
+    finally:
+        contained.kill()
+        contained.wait()
+        subprocess.run(["pkill", "-f", "import time\nwhile True: time.sleep\\(0.1\\)"])
 
 
 @pytest.mark.cli
