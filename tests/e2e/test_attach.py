@@ -6,6 +6,7 @@ recording holds with invariants the target's own code keeps (see the program's d
 what the target prints after the detach with an unattached run.
 """
 
+import ctypes
 import os
 import queue
 import signal
@@ -19,6 +20,8 @@ from compare import load_jsonl
 from e2e_util import base_env, program, run, UNSUPPORTED_INTERPRETER
 
 TARGET = program("attach_target.py")
+LIBC = ctypes.CDLL(None, use_errno=True)
+SYS_TGKILL = 234  # x86-64
 MODES = ("sleep", "busy", "event", "select", "alloc8", "threads")
 ATTACH_TIMEOUT = 60
 STRESS_ATTACHES = 200
@@ -72,8 +75,12 @@ class Target:
         return self.proc.stderr.read().decode("utf-8", "replace")[-2000:]
 
     def tracing_state(self):
-        """What the target reports about sys.gettrace / threading's hook / monitoring tools."""
-        os.kill(self.pid, signal.SIGUSR2)
+        """What the target reports about sys.gettrace / threading's hook / monitoring tools.
+        The signal is sent to the main thread itself (tgkill): Python runs handlers there, and a
+        process-directed signal taken by a busy worker would not wake a main thread blocked in
+        epoll or a lock."""
+        if LIBC.syscall(SYS_TGKILL, self.pid, self.pid, signal.SIGUSR2) != 0:
+            raise AssertionError("tgkill failed: errno %d" % ctypes.get_errno())
         return self.expect("state ")
 
     def scheduler_state(self):
