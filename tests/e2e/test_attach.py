@@ -79,9 +79,20 @@ class Target:
         The signal is sent to the main thread itself (tgkill): Python runs handlers there, and a
         process-directed signal taken by a busy worker would not wake a main thread blocked in
         epoll or a lock."""
-        if LIBC.syscall(SYS_TGKILL, self.pid, self.pid, signal.SIGUSR2) != 0:
-            raise AssertionError("tgkill failed: errno %d" % ctypes.get_errno())
-        return self.expect("state ")
+        while not self.lines.empty():  # a late answer to an earlier request
+            line = self.lines.get()
+            assert line is None or line.startswith("state "), "unexpected output %r" % line
+        for _ in range(3):
+            if LIBC.syscall(SYS_TGKILL, self.pid, self.pid, signal.SIGUSR2) != 0:
+                raise AssertionError("tgkill failed: errno %d" % ctypes.get_errno())
+            try:
+                line = self.lines.get(timeout=10)
+            except queue.Empty:
+                continue  # ask again
+            assert line is not None and line.startswith("state "), (
+                "target printed %r; stderr: %s" % (line, self.stderr_now()))
+            return line
+        raise AssertionError("the target did not report its tracing state in 30 s")
 
     def scheduler_state(self):
         with open("/proc/%d/stat" % self.pid) as stat:
@@ -95,7 +106,8 @@ class Target:
             line = self.lines.get(timeout=60)
             if line is None:
                 break
-            rest.append(line)
+            if not line.startswith("state "):  # late answers to a repeated state request
+                rest.append(line)
         return rest, self.proc.wait(timeout=60)
 
     def kill(self):
