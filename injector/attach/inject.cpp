@@ -28,6 +28,7 @@ constexpr const char* kUnsafeFunctions[] = {
     "malloc_info", "mallopt", "dl_iterate_phdr", "dlopen", "dlclose", "dlsym", "dlvsym", "dladdr", "dladdr1",
     "dlinfo", "dlmopen", "fork", "_Fork", "vfork"};
 constexpr int kUnwindFrames = 32;
+constexpr size_t kStackScanBytes = 16384;
 constexpr int kRtConsistent = 0;        // enum r_state in <link.h>
 constexpr uint64_t kRStateOffset = 24;  // struct r_debug: int, link_map*, ElfW(Addr), r_state
 
@@ -68,12 +69,32 @@ std::optional<Image> find_image(pid_t pid, const std::vector<Mapping>& maps, boo
   return std::nullopt;
 }
 
+bool in_any(const std::vector<Range>& ranges, uint64_t address) {
+  for (const Range& r : ranges)
+    if (r.contains(address)) return true;
+  return false;
+}
+
+// A quick look for a cheap "safe": neither the instruction pointer nor any word of the live
+// top of the stack points into the dangerous code. Stale words can only make this say "maybe",
+// never miss a real frame (its return address is on the stack), and "maybe" is settled by the
+// precise unwind.
+bool surely_safe(const RemoteThread& thread, const std::vector<Range>& loader, const std::vector<Range>& locked) {
+  if (in_any(loader, thread.instruction_pointer()) || in_any(locked, thread.instruction_pointer())) return false;
+  std::vector<uint64_t> words(kStackScanBytes / sizeof(uint64_t));
+  if (!thread.read_memory(thread.stack_pointer(), words.data(), kStackScanBytes)) return false;
+  for (uint64_t word : words)
+    if (in_any(loader, word) || in_any(locked, word)) return false;
+  return true;
+}
+
 // Why the stopped thread is not a safe place to call dlopen from, or "" if it is.
 std::string unsafe_reason(RemoteThread& thread, const std::vector<Range>& loader, const std::vector<Range>& locked,
                           uint64_t r_debug) {
   int state = kRtConsistent;
   if (r_debug != 0 && thread.read_memory(r_debug + kRStateOffset, &state, sizeof state) && state != kRtConsistent)
     return "the dynamic loader is loading or unloading a library";
+  if (surely_safe(thread, loader, locked)) return "";
   unw_addr_space_t space = unw_create_addr_space(&_UPT_accessors, 0);
   if (space) unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
   void* context = space ? _UPT_create(thread.tid()) : nullptr;

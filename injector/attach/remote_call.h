@@ -29,6 +29,7 @@ class RemoteThread {
   RemoteThread& operator=(const RemoteThread&) = delete;
 
   uint64_t instruction_pointer() const { return saved_.rip; }
+  uint64_t stack_pointer() const { return saved_.rsp; }
   pid_t tid() const { return tid_; }
 
   // Lets the thread run for `pause` and stops it again (to leave an unsafe spot).
