@@ -1,7 +1,8 @@
 #include "injector/attach/inject.h"
 
 #include <dlfcn.h>
-#include <libunwind-ptrace.h>
+#include <signal.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include "injector/attach/elf_symbols.h"
 #include "injector/attach/proc_info.h"
 #include "injector/attach/remote_call.h"
+#include "injector/attach/stack_unwind.h"
 
 namespace pyrewind::injector {
 namespace {
@@ -20,109 +22,130 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// libc functions that hold malloc's or the loader's locks while they run: a thread stopped
-// inside one of them must not be made to call dlopen (it would wait on itself forever).
+// libc functions that hold malloc's, the loader's or the thread-stack cache's locks while
+// they run: a thread stopped inside one of them must not be made to call dlopen or the
+// agent's pthread_create (it would wait on itself forever).
 constexpr const char* kUnsafeFunctions[] = {
     "malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign", "aligned_alloc",
     "valloc", "pvalloc", "malloc_trim", "malloc_usable_size", "mallinfo", "mallinfo2", "malloc_stats",
-    "malloc_info", "mallopt", "dl_iterate_phdr", "dlopen", "dlclose", "dlsym", "dlvsym", "dladdr", "dladdr1",
-    "dlinfo", "dlmopen", "fork", "_Fork", "vfork"};
+    "malloc_info", "mallopt", "_int_malloc", "_int_free", "_int_realloc", "_int_memalign", "malloc_consolidate",
+    "sysmalloc", "dl_iterate_phdr", "dlopen", "dlclose", "dlsym", "dlvsym", "dladdr", "dladdr1", "dlinfo", "dlmopen",
+    "dlerror", "fork", "_Fork", "vfork", "pthread_create", "pthread_join", "pthread_detach", "pthread_exit"};
 constexpr int kUnwindFrames = 32;
-constexpr size_t kStackScanBytes = 16384;
+constexpr uint64_t kStackScanBytes = 16384;
+constexpr milliseconds kSafeSpotTimeout{2000};
+constexpr milliseconds kSafeSpotRetry{2};
 constexpr int kRtConsistent = 0;        // enum r_state in <link.h>
 constexpr uint64_t kRStateOffset = 24;  // struct r_debug: int, link_map*, ElfW(Addr), r_state
+constexpr size_t kSyscallSearchBytes = 64;
 
 struct Range {
   uint64_t begin, end;
   bool contains(uint64_t address) const { return address >= begin && address < end; }
 };
 
-struct Image {
-  std::string path;
-  std::unique_ptr<ElfFile> elf;
-  uint64_t bias = 0;
-};
+bool in_any(const std::vector<Range>& ranges, uint64_t address) {
+  return std::any_of(ranges.begin(), ranges.end(), [address](const Range& r) { return r.contains(address); });
+}
+
+std::string file_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 bool is_libc(const std::string& path) {
-  const std::string name = path.substr(path.rfind('/') + 1);
+  const std::string name = file_name(path);
   return name == "libc.so.6" || (name.rfind("libc-", 0) == 0 && name.find(".so") != std::string::npos);
 }
 
-bool is_loader(const std::string& path) {
-  const std::string name = path.substr(path.rfind('/') + 1);
-  return name.rfind("ld-linux", 0) == 0 || name.rfind("ld-", 0) == 0;
-}
+bool is_loader(const std::string& path) { return file_name(path).rfind("ld-", 0) == 0; }
 
-std::optional<Image> find_image(pid_t pid, const std::vector<Mapping>& maps, bool (*match)(const std::string&),
-                                std::string* error) {
-  for (const Mapping& m : maps) {
-    if (m.path.empty() || m.path[0] != '/' || !match(m.path)) continue;
-    Image image;
-    image.path = m.path;
-    image.elf = ElfFile::open(path_in_process(pid, m.path), error);
-    if (!image.elf) return std::nullopt;
-    auto bias = load_bias(maps, m.path, *image.elf);
-    if (!bias) continue;
-    image.bias = *bias;
-    return image;
-  }
+std::optional<MappedImage> find_image(pid_t pid, const std::vector<Mapping>& maps, bool (*match)(const std::string&),
+                                      std::string* error) {
+  for (const Mapping& m : maps)
+    if (m.offset == 0 && !m.path.empty() && m.path[0] == '/' && match(m.path))
+      return open_mapped_image(pid, maps, m.path, error);
   return std::nullopt;
 }
 
-bool in_any(const std::vector<Range>& ranges, uint64_t address) {
-  for (const Range& r : ranges)
-    if (r.contains(address)) return true;
-  return false;
+bool read_remote(pid_t pid, uint64_t address, void* out, size_t size) {
+  iovec local{out, size};
+  iovec remote{reinterpret_cast<void*>(address), size};
+  return process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
+}
+
+// A NUL-terminated string, read a page at a time (the next page may not be mapped).
+std::string read_remote_string(pid_t pid, uint64_t address, size_t max) {
+  std::string text;
+  while (text.size() < max) {
+    char chunk[4096];
+    const size_t n = std::min<size_t>({sizeof chunk, 4096 - (address & 4095), max - text.size()});
+    if (!read_remote(pid, address, chunk, n)) break;
+    const size_t length = strnlen(chunk, n);
+    text.append(chunk, length);
+    if (length < n) break;
+    address += n;
+  }
+  return text;
+}
+
+// A `syscall` instruction (0f 05) to single-step the thread over: the one inside libc's
+// syscall(3) wrapper. Executing from its first byte decodes it as `syscall` whatever
+// surrounds it, so no disassembly is needed.
+uint64_t find_syscall_instruction(pid_t pid, const MappedImage& libc) {
+  const auto symbol = libc.elf->exported("syscall");
+  if (!symbol) return 0;
+  uint8_t code[kSyscallSearchBytes];
+  const uint64_t start = libc.bias + symbol->value;
+  if (!read_remote(pid, start, code, sizeof code)) return 0;
+  for (size_t i = 0; i + 1 < sizeof code; ++i)
+    if (code[i] == 0x0f && code[i + 1] == 0x05) return start + i;
+  return 0;
+}
+
+// The main thread, unless it cannot take a call soon (it exited while others run on, is
+// stopped, or is in an uninterruptible wait): then another thread that runs or sleeps.
+pid_t choose_thread(pid_t pid) {
+  const std::vector<pid_t> threads = thread_ids(pid);
+  for (pid_t tid : threads) {
+    const char state = thread_state(pid, tid);
+    if (state == 'R' || state == 'S') return tid;
+  }
+  return pid;
 }
 
 // A quick look for a cheap "safe": neither the instruction pointer nor any word of the live
 // top of the stack points into the dangerous code. Stale words can only make this say "maybe",
-// never miss a real frame (its return address is on the stack), and "maybe" is settled by the
-// precise unwind.
-bool surely_safe(const RemoteThread& thread, const std::vector<Range>& loader, const std::vector<Range>& locked) {
-  if (in_any(loader, thread.instruction_pointer()) || in_any(locked, thread.instruction_pointer())) return false;
-  std::vector<uint64_t> words(kStackScanBytes / sizeof(uint64_t));
-  if (!thread.read_memory(thread.stack_pointer(), words.data(), kStackScanBytes)) return false;
-  for (uint64_t word : words)
-    if (in_any(loader, word) || in_any(locked, word)) return false;
-  return true;
+// never miss a real frame near the top (its return address is on the stack), and "maybe" is
+// settled by the precise unwind.
+bool surely_safe(pid_t pid, const RemoteThread& thread, uint64_t stack_end, const std::vector<Range>& loader,
+                 const std::vector<Range>& locked) {
+  const uint64_t ip = thread.instruction_pointer();
+  if (in_any(loader, ip) || in_any(locked, ip)) return false;
+  const uint64_t sp = thread.stack_pointer();
+  if (stack_end <= sp) return false;
+  std::vector<uint64_t> words(std::min(kStackScanBytes, stack_end - sp) / sizeof(uint64_t));
+  if (!read_remote(pid, sp, words.data(), words.size() * sizeof(uint64_t))) return false;
+  return std::none_of(words.begin(), words.end(),
+                      [&](uint64_t word) { return in_any(loader, word) || in_any(locked, word); });
 }
 
 // Why the stopped thread is not a safe place to call dlopen from, or "" if it is.
-std::string unsafe_reason(RemoteThread& thread, const std::vector<Range>& loader, const std::vector<Range>& locked,
-                          uint64_t r_debug) {
+std::string unsafe_reason(pid_t pid, RemoteThread& thread, const std::vector<Mapping>& maps,
+                          const std::vector<Range>& loader, const std::vector<Range>& locked, uint64_t r_debug) {
   int state = kRtConsistent;
-  if (r_debug != 0 && thread.read_memory(r_debug + kRStateOffset, &state, sizeof state) && state != kRtConsistent)
+  if (r_debug != 0 && read_remote(pid, r_debug + kRStateOffset, &state, sizeof state) && state != kRtConsistent)
     return "the dynamic loader is loading or unloading a library";
-  if (surely_safe(thread, loader, locked)) return "";
-  unw_addr_space_t space = unw_create_addr_space(&_UPT_accessors, 0);
-  if (space) unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
-  void* context = space ? _UPT_create(thread.tid()) : nullptr;
-  std::string reason;
-  unw_cursor_t cursor;
-  if (context && unw_init_remote(&cursor, space, context) == 0) {
-    // Those functions hold their locks within a few frames of the top (the loader's deepest
-    // paths are about 20 frames); the unwind itself is the costly part of an attach.
-    for (int depth = 0; depth < kUnwindFrames && reason.empty(); ++depth) {
-      unw_word_t ip = 0;
-      if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0) break;
-      for (const Range& r : loader)
-        if (r.contains(ip)) reason = "the thread is inside the dynamic loader";
-      for (const Range& r : locked)
-        if (r.contains(ip)) reason = "the thread is inside malloc or the loader's API";
-      if (unw_step(&cursor) <= 0) break;
-    }
-  } else {
-    // No unwinding: judge by the instruction pointer alone.
-    const uint64_t ip = thread.instruction_pointer();
-    for (const Range& r : loader)
-      if (r.contains(ip)) reason = "the thread is inside the dynamic loader";
-    for (const Range& r : locked)
-      if (r.contains(ip)) reason = "the thread is inside malloc or the loader's API";
+  uint64_t stack_end = 0;
+  for (const Mapping& m : maps)
+    if (thread.stack_pointer() >= m.start && thread.stack_pointer() < m.end) stack_end = m.end;
+  if (surely_safe(pid, thread, stack_end, loader, locked)) return "";
+
+  // Those functions hold their locks within a few frames of the top (the loader's deepest
+  // paths are about 20 frames).
+  const std::vector<uint64_t> frames = unwind_stack(pid, thread.tid(), thread.instruction_pointer(), kUnwindFrames);
+  for (uint64_t ip : frames) {
+    if (in_any(loader, ip)) return "the thread is inside the dynamic loader";
+    if (in_any(locked, ip)) return "the thread is inside malloc, the loader's API or thread creation";
   }
-  if (context) _UPT_destroy(context);
-  if (space) unw_destroy_addr_space(space);
-  return reason;
+  return "";
 }
 
 InjectStatus status_for_errno(int error) {
@@ -131,112 +154,100 @@ InjectStatus status_for_errno(int error) {
   return InjectStatus::kFailed;
 }
 
+InjectResult failure(InjectStatus status, std::string detail) {
+  InjectResult result;
+  result.status = status;
+  result.detail = std::move(detail);
+  return result;
+}
+
 }  // namespace
 
 InjectResult inject_agent(pid_t pid, const std::string& agent_path, const std::string& argument,
                           milliseconds timeout) {
-  InjectResult result;
   int map_error = 0;
   auto maps = read_maps(pid, &map_error);
-  if (!maps) {
-    result.status = status_for_errno(map_error);
-    result.detail = std::string("cannot read its memory map: ") + std::strerror(map_error);
-    return result;
-  }
+  if (!maps)
+    return failure(status_for_errno(map_error), std::string("cannot read its memory map: ") + std::strerror(map_error));
   std::string error;
-  std::optional<Image> libc = find_image(pid, *maps, is_libc, &error);
-  if (!libc) {
-    result.detail = "no C library found in the process" + (error.empty() ? std::string() : ": " + error);
-    return result;
-  }
-  const auto dlopen_symbol = libc->elf->symbol("dlopen");
-  const auto dlsym_symbol = libc->elf->symbol("dlsym");
-  const auto dlerror_symbol = libc->elf->symbol("dlerror");
-  if (!dlopen_symbol || !dlsym_symbol || !dlerror_symbol) {
-    result.detail = libc->path + " exports no dlopen (glibc older than 2.34 is not supported)";
-    return result;
-  }
+  std::optional<MappedImage> libc = find_image(pid, *maps, is_libc, &error);
+  if (!libc)
+    return failure(InjectStatus::kFailed, "no C library found in the process" + (error.empty() ? "" : ": " + error));
+  const auto dlopen_symbol = libc->elf->exported("dlopen");
+  const auto dlsym_symbol = libc->elf->exported("dlsym");
+  const auto dlerror_symbol = libc->elf->exported("dlerror");
+  if (!dlopen_symbol || !dlsym_symbol || !dlerror_symbol)
+    return failure(InjectStatus::kFailed, libc->path + " exports no dlopen (glibc older than 2.34 is not supported)");
+  const uint64_t syscall_instruction = find_syscall_instruction(pid, *libc);
+  if (syscall_instruction == 0)
+    return failure(InjectStatus::kFailed, "no system call instruction found in " + libc->path);
+
   std::vector<Range> loader_ranges, locked_ranges;
   uint64_t r_debug = 0;
   for (const Mapping& m : *maps)
     if (!m.path.empty() && is_loader(m.path) && m.perms.find('x') != std::string::npos)
       loader_ranges.push_back({m.start, m.end});
-  if (std::optional<Image> loader = find_image(pid, *maps, is_loader, &error)) {
+  if (std::optional<MappedImage> loader = find_image(pid, *maps, is_loader, &error)) {
     if (auto symbol = loader->elf->symbol("_r_debug")) r_debug = loader->bias + symbol->value;
   }
   for (const auto& [name, symbol] : libc->elf->functions()) {
-    if (std::find_if(std::begin(kUnsafeFunctions), std::end(kUnsafeFunctions),
-                     [&](const char* unsafe) { return name == unsafe; }) != std::end(kUnsafeFunctions))
+    if (std::find(std::begin(kUnsafeFunctions), std::end(kUnsafeFunctions), name) != std::end(kUnsafeFunctions))
       locked_ranges.push_back({libc->bias + symbol.value, libc->bias + symbol.value + std::max<uint64_t>(symbol.size, 1)});
   }
 
+  auto gone_or = [pid](InjectStatus status) { return kill(pid, 0) != 0 && errno == ESRCH ? InjectStatus::kNoProcess : status; };
   const auto started = Clock::now();
   const auto deadline = started + timeout;
+  const pid_t tid = choose_thread(pid);
   int seize_errno = 0;
-  auto thread = RemoteThread::seize(pid, pid, milliseconds(2000), &error, &seize_errno);
-  if (!thread) {
-    result.status = seize_errno ? status_for_errno(seize_errno) : InjectStatus::kFailed;
-    result.detail = error;
-    return result;
-  }
+  auto thread = RemoteThread::seize(pid, tid, std::min(timeout, milliseconds(2000)), &error, &seize_errno);
+  if (!thread) return failure(seize_errno ? status_for_errno(seize_errno) : InjectStatus::kFailed, error);
+
   // Find a moment when the thread holds none of the locks dlopen needs.
+  const auto safe_deadline = std::min(deadline, started + kSafeSpotTimeout);
   while (true) {
-    const std::string reason = unsafe_reason(*thread, loader_ranges, locked_ranges, r_debug);
+    const std::string reason = unsafe_reason(pid, *thread, *maps, loader_ranges, locked_ranges, r_debug);
     if (reason.empty()) break;
-    if (Clock::now() > deadline) {
-      result.status = InjectStatus::kUnsafe;
-      result.detail = reason + ", for longer than " + std::to_string(timeout.count()) + " ms";
-      return result;
-    }
-    if (!thread->run_briefly(milliseconds(2), &error)) {
-      result.detail = error;
-      return result;
-    }
+    if (Clock::now() > safe_deadline)
+      return failure(InjectStatus::kUnsafe,
+                     reason + ", every time it was looked at for " +
+                         std::to_string(std::chrono::duration_cast<milliseconds>(Clock::now() - started).count()) +
+                         " ms");
+    if (!thread->run_briefly(kSafeSpotRetry, &error)) return failure(gone_or(InjectStatus::kFailed), error);
   }
 
   auto call = [&](uint64_t function, const std::vector<uint64_t>& args, uint64_t* out) {
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    return thread->call(function, args, std::max(left, milliseconds(500)), out, &error);
+    return thread->call(function, args, std::max(left, milliseconds(100)), out, &error);
   };
   uint64_t path_address = 0, symbol_address = 0, argument_address = 0;
-  const char* start_symbol = "pyrewind_agent_start";
-  if (!thread->prepare(libc->bias + libc->elf->entry(), &error) ||
+  if (!thread->prepare(syscall_instruction, &error) ||
       !thread->push_data(agent_path.c_str(), agent_path.size() + 1, &path_address, &error) ||
-      !thread->push_data(start_symbol, std::strlen(start_symbol) + 1, &symbol_address, &error) ||
-      !thread->push_data(argument.c_str(), argument.size() + 1, &argument_address, &error)) {
-    result.detail = error;
-    return result;
-  }
-  uint64_t handle = 0;
-  if (!call(libc->bias + dlopen_symbol->value, {path_address, RTLD_NOW}, &handle)) {
-    result.detail = error;
-    return result;
-  }
-  if (handle == 0) {
+      !thread->push_data(kAgentStartSymbol, std::strlen(kAgentStartSymbol) + 1, &symbol_address, &error) ||
+      !thread->push_data(argument.c_str(), argument.size() + 1, &argument_address, &error))
+    return failure(gone_or(InjectStatus::kFailed), error);
+
+  InjectResult result;
+  result.tid = tid;
+  if (!call(libc->bias + dlopen_symbol->value, {path_address, RTLD_NOW}, &result.handle))
+    return failure(gone_or(InjectStatus::kFailed), "dlopen: " + error);
+  if (result.handle == 0) {
     uint64_t message_address = 0;
-    char message[1024] = {};
+    std::string message;
     if (call(libc->bias + dlerror_symbol->value, {}, &message_address) && message_address != 0)
-      thread->read_memory(message_address, message, sizeof message - 1);
-    result.status = InjectStatus::kLoadFailed;
-    result.detail = message[0] ? message : "dlopen failed (no dlerror message)";
-    return result;
+      message = read_remote_string(pid, message_address, 1024);
+    return failure(InjectStatus::kLoadFailed, message.empty() ? "dlopen failed (no dlerror message)" : message);
   }
   uint64_t start = 0;
-  if (!call(libc->bias + dlsym_symbol->value, {handle, symbol_address}, &start)) {
-    result.detail = error;
-    return result;
-  }
-  if (start == 0) {
-    result.status = InjectStatus::kLoadFailed;
-    result.detail = agent_path + " has no " + start_symbol + " (not a pyrewind agent?)";
-    return result;
-  }
+  if (!call(libc->bias + dlsym_symbol->value, {result.handle, symbol_address}, &start))
+    return failure(gone_or(InjectStatus::kFailed), "dlsym: " + error);
+  if (start == 0)
+    return failure(InjectStatus::kLoadFailed,
+                   agent_path + " has no " + kAgentStartSymbol + " function (not a pyrewind agent?)");
   uint64_t started_agent = 0;
-  if (!call(start, {argument_address}, &started_agent)) {
-    result.detail = error;
-    return result;
-  }
-  result.start_result = static_cast<int>(static_cast<int32_t>(started_agent));
+  if (!call(start, {argument_address}, &started_agent))
+    return failure(gone_or(InjectStatus::kFailed), std::string(kAgentStartSymbol) + ": " + error);
+  result.start_result = static_cast<int32_t>(started_agent);
   result.status = result.start_result == 0 ? InjectStatus::kOk : InjectStatus::kStartFailed;
   thread.reset();  // restore and detach before measuring
   result.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);

@@ -1,18 +1,37 @@
 #include "injector/attach/proc_info.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 namespace pyrewind::injector {
+namespace {
+
+std::string proc_dir(pid_t pid) { return "/proc/" + std::to_string(pid); }
+
+// The state letter of a /proc/.../stat line. The command name may contain spaces and
+// parentheses: the state follows the last ')'.
+char state_of(const std::string& stat_path) {
+  std::ifstream stat(stat_path);
+  std::string text;
+  if (!stat || !std::getline(stat, text)) return '?';
+  const size_t close = text.rfind(')');
+  return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
+}
+
+}  // namespace
 
 std::optional<std::vector<Mapping>> read_maps(pid_t pid, int* error) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/maps");
+  std::ifstream file(proc_dir(pid) + "/maps");
   if (!file) {
     *error = errno ? errno : ESRCH;
     return std::nullopt;
@@ -21,16 +40,15 @@ std::optional<std::vector<Mapping>> read_maps(pid_t pid, int* error) {
   std::string line;
   while (std::getline(file, line)) {
     Mapping m;
-    unsigned long long start = 0, end = 0, offset = 0;
     char perms[8] = {};
+    unsigned major = 0, minor = 0;
     int path_at = 0;
-    // start-end perms offset dev inode path
-    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &offset, &path_at) < 4)
+    // start-end perms offset major:minor inode path
+    if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64 " %n", &m.start, &m.end,
+                    perms, &m.offset, &major, &minor, &m.inode, &path_at) < 7)
       continue;
-    m.start = start;
-    m.end = end;
-    m.offset = offset;
     m.perms = perms;
+    m.device = makedev(major, minor);
     if (path_at > 0 && static_cast<size_t>(path_at) < line.size()) m.path = line.substr(static_cast<size_t>(path_at));
     maps.push_back(std::move(m));
   }
@@ -38,25 +56,10 @@ std::optional<std::vector<Mapping>> read_maps(pid_t pid, int* error) {
 }
 
 std::optional<ProcessStatus> read_status(pid_t pid, int* error) {
-  const std::string dir = "/proc/" + std::to_string(pid);
   ProcessStatus status;
-  {
-    std::ifstream stat(dir + "/stat");
-    std::string text;
-    if (!stat || !std::getline(stat, text)) {
-      *error = ESRCH;
-      return std::nullopt;
-    }
-    // The command name may contain spaces and parentheses: the state follows the last ')'.
-    const size_t close = text.rfind(')');
-    if (close == std::string::npos || close + 2 >= text.size()) {
-      *error = EIO;
-      return std::nullopt;
-    }
-    status.state = text[close + 2];
-  }
-  std::ifstream file(dir + "/status");
-  if (!file) {
+  status.state = state_of(proc_dir(pid) + "/stat");
+  std::ifstream file(proc_dir(pid) + "/status");
+  if (status.state == '?' || !file) {
     *error = ESRCH;
     return std::nullopt;
   }
@@ -65,7 +68,11 @@ std::optional<ProcessStatus> read_status(pid_t pid, int* error) {
     std::istringstream fields(line);
     std::string key;
     fields >> key;
-    if (key == "Uid:") {
+    if (key == "PPid:") {
+      fields >> status.parent;
+    } else if (key == "TracerPid:") {
+      fields >> status.tracer;
+    } else if (key == "Uid:") {
       for (uid_t& uid : status.uids) fields >> uid;
     } else if (key == "Gid:") {
       for (gid_t& gid : status.gids) fields >> gid;
@@ -81,10 +88,38 @@ std::optional<ProcessStatus> read_status(pid_t pid, int* error) {
   return status;
 }
 
+char thread_state(pid_t pid, pid_t tid) {
+  return state_of(proc_dir(pid) + "/task/" + std::to_string(tid) + "/stat");
+}
+
+std::vector<pid_t> thread_ids(pid_t pid) {
+  std::vector<pid_t> tids;
+  DIR* dir = opendir((proc_dir(pid) + "/task").c_str());
+  if (dir == nullptr) return tids;
+  while (const dirent* entry = readdir(dir)) {
+    const pid_t tid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (tid > 0) tids.push_back(tid);
+  }
+  closedir(dir);
+  std::sort(tids.begin(), tids.end(), [pid](pid_t a, pid_t b) { return (a == pid) != (b == pid) ? a == pid : a < b; });
+  return tids;
+}
+
+bool is_descendant(pid_t pid, pid_t ancestor) {
+  int error = 0;
+  for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
+    auto status = read_status(pid, &error);
+    if (!status) return false;
+    pid = status->parent;
+    if (pid == ancestor) return true;
+  }
+  return false;
+}
+
 bool in_other_namespace(pid_t pid, const char* kind) {
   struct stat ours {}, theirs {};
   const std::string self = std::string("/proc/self/ns/") + kind;
-  const std::string other = "/proc/" + std::to_string(pid) + "/ns/" + kind;
+  const std::string other = proc_dir(pid) + "/ns/" + kind;
   if (stat(self.c_str(), &ours) != 0 || stat(other.c_str(), &theirs) != 0) return false;
   return ours.st_ino != theirs.st_ino || ours.st_dev != theirs.st_dev;
 }
@@ -96,8 +131,12 @@ int yama_ptrace_scope() {
   return file ? scope : -1;
 }
 
-std::string path_in_process(pid_t pid, const std::string& path) {
-  return "/proc/" + std::to_string(pid) + "/root" + path;
+std::string path_in_process(pid_t pid, const std::string& path) { return proc_dir(pid) + "/root" + path; }
+
+std::string mapped_file(pid_t pid, const Mapping& mapping) {
+  char range[64];
+  std::snprintf(range, sizeof range, "%" PRIx64 "-%" PRIx64, mapping.start, mapping.end);
+  return proc_dir(pid) + "/map_files/" + range;
 }
 
 }  // namespace pyrewind::injector

@@ -1,5 +1,5 @@
-// What /proc says about a process, read without ptrace: its mappings, scheduler state,
-// credentials and namespaces.
+// What /proc says about a process, read without ptrace: its mappings, threads, scheduler
+// state, credentials and namespaces.
 #pragma once
 
 #include <sys/types.h>
@@ -16,6 +16,8 @@ struct Mapping {
   uint64_t end = 0;
   uint64_t offset = 0;  // file offset of `start`
   std::string perms;    // "r-xp"
+  dev_t device = 0;     // of the mapped file (0 for anonymous mappings)
+  uint64_t inode = 0;
   std::string path;     // "" for anonymous mappings
 };
 
@@ -24,6 +26,8 @@ std::optional<std::vector<Mapping>> read_maps(pid_t pid, int* error);
 
 struct ProcessStatus {
   char state = '?';        // R S D T t Z X ... from /proc/PID/stat
+  pid_t parent = 0;
+  pid_t tracer = 0;        // TracerPid: a debugger (or strace) attached
   uid_t uids[4] = {};      // real, effective, saved, filesystem
   gid_t gids[4] = {};
   std::vector<gid_t> groups;
@@ -33,6 +37,15 @@ struct ProcessStatus {
 // nullopt if the process does not exist (errno in `error`).
 std::optional<ProcessStatus> read_status(pid_t pid, int* error);
 
+// The scheduler state of one thread ('?' if it is gone).
+char thread_state(pid_t pid, pid_t tid);
+
+// The threads of `pid` (ids from /proc/PID/task), main thread first.
+std::vector<pid_t> thread_ids(pid_t pid);
+
+// True if `ancestor` is `pid`'s parent, grandparent, ... (Yama scope 1 allows only those).
+bool is_descendant(pid_t pid, pid_t ancestor);
+
 // True when `pid` lives in a different namespace of `kind` ("pid", "mnt") than we do.
 bool in_other_namespace(pid_t pid, const char* kind);
 
@@ -41,5 +54,9 @@ int yama_ptrace_scope();
 
 // A path as the target process sees it, openable by us: /proc/PID/root/<path>.
 std::string path_in_process(pid_t pid, const std::string& path);
+
+// The exact file behind a mapping, even when it was replaced or deleted on disk or lives in
+// another mount namespace: /proc/PID/map_files/START-END (needs CAP_SYS_ADMIN).
+std::string mapped_file(pid_t pid, const Mapping& mapping);
 
 }  // namespace pyrewind::injector

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -17,288 +18,322 @@ namespace pyrewind::injector {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
-constexpr uint64_t kCodeBytes = 4096;
+constexpr uint64_t kPageBytes = 4096;
+constexpr uint64_t kStackBytes = 1024 * 1024;  // dlopen runs the agent's constructors here
 constexpr uint64_t kDataBytes = 16384;
-constexpr uint64_t kStackBytes = 256 * 1024;
-constexpr uint64_t kPagesBytes = kCodeBytes + kDataBytes + kStackBytes;
-// Page layout of the stub page: `call *%rax; int3` at 0, `syscall; int3` at 8.
-constexpr uint8_t kCallStub[] = {0xFF, 0xD0, 0xCC};
-constexpr uint8_t kSyscallStub[] = {0x0F, 0x05, 0xCC};
-constexpr uint64_t kSyscallStubOffset = 8;
+// [guard page][stack, growing down][data]: an overflow faults instead of writing elsewhere.
+constexpr uint64_t kDataPagesBytes = kPageBytes + kStackBytes + kDataBytes;
+constexpr uint8_t kCallStub[] = {0xFF, 0xD0, 0xCC};  // call *%rax; int3
+constexpr uint64_t kSyscallBytes = 2;                 // 0f 05
+constexpr milliseconds kSyscallTimeout{2000};
+constexpr milliseconds kStopTimeout{1000};
 
-void sleep_ms(long ms) {
-  timespec interval{ms / 1000, (ms % 1000) * 1000000};
-  nanosleep(&interval, nullptr);
-}
+std::string failed(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 bool is_fault(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE; }
 
+// A trap or fault raised by the CPU for the instruction the thread ran (si_code > 0), as
+// opposed to the same signal sent by kill() or tgkill() (si_code <= 0), which is the program's.
+bool raised_by_kernel(pid_t tid) {
+  siginfo_t info{};
+  return ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info) == 0 && info.si_code > 0;
+}
+
+// Polls waitpid without blocking past a deadline: starts at 20 us, since a remote system call
+// takes tens of microseconds, and backs off to 1 ms.
+class Poller {
+ public:
+  explicit Poller(milliseconds timeout) : deadline_(Clock::now() + timeout) {}
+  bool expired() const { return Clock::now() > deadline_; }
+  void pause() {
+    timespec interval{0, pause_ns_};
+    nanosleep(&interval, nullptr);
+    pause_ns_ = std::min(pause_ns_ * 2, 1'000'000L);
+  }
+
+ private:
+  Clock::time_point deadline_;
+  long pause_ns_ = 20'000;
+};
+
 }  // namespace
 
-std::unique_ptr<RemoteThread> RemoteThread::seize(pid_t pid, pid_t tid, std::chrono::milliseconds timeout,
-                                                  std::string* error, int* errno_out) {
+std::unique_ptr<RemoteThread> RemoteThread::seize(pid_t pid, pid_t tid, milliseconds timeout, std::string* error,
+                                                  int* errno_out) {
   *errno_out = 0;
   if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
     *errno_out = errno;
-    *error = std::string("ptrace(PTRACE_SEIZE): ") + std::strerror(errno);
+    *error = failed("ptrace(PTRACE_SEIZE)");
     return nullptr;
   }
   std::unique_ptr<RemoteThread> thread(new RemoteThread(pid, tid));
+  thread->seized_ = true;
   if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) {
     *errno_out = errno;
-    *error = std::string("ptrace(PTRACE_INTERRUPT): ") + std::strerror(errno);
+    *error = failed("ptrace(PTRACE_INTERRUPT)");
     return nullptr;  // the destructor detaches
   }
-  if (!thread->wait_stop(timeout, false, error)) return nullptr;
-  if (ptrace(PTRACE_GETREGS, tid, nullptr, &thread->saved_) != 0) {
-    *errno_out = errno;
-    *error = std::string("ptrace(PTRACE_GETREGS): ") + std::strerror(errno);
+  if (!thread->wait_stop(timeout, error)) {
+    if (!thread->seized_) *errno_out = ESRCH;
     return nullptr;
   }
-  thread->saved_xstate_.assign(64 * 1024, 0);
-  iovec vector{thread->saved_xstate_.data(), thread->saved_xstate_.size()};
-  if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_X86_XSTATE), &vector) == 0) {
-    thread->xstate_note_ = NT_X86_XSTATE;
-  } else {
-    vector = {thread->saved_xstate_.data(), sizeof(user_fpregs_struct)};
-    if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRFPREG), &vector) != 0) {
-      *errno_out = errno;
-      *error = std::string("cannot save the FP registers: ") + std::strerror(errno);
-      return nullptr;
-    }
-    thread->xstate_note_ = NT_PRFPREG;
+  thread->saved_xstate_.resize(64 * 1024);
+  if (!thread->save_registers(error)) {
+    *errno_out = errno;
+    return nullptr;
   }
-  thread->saved_xstate_.resize(vector.iov_len);
   return thread;
 }
 
-RemoteThread::~RemoteThread() {
+RemoteThread::~RemoteThread() { restore_and_detach(); }
+
+void RemoteThread::restore_and_detach() {
+  if (!seized_) return;
+  // A thread still running (a call that timed out and would not stop) is stopped first: a
+  // running tracee cannot be detached, and would stop at its next signal with nobody to
+  // resume it.
+  for (int attempt = 0; attempt < 3 && !stopped_ && seized_; ++attempt) {
+    std::string ignored;
+    ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr);
+    wait_stop(kStopTimeout, &ignored);
+  }
   if (stopped_) {
-    if (pages_ != 0) {
-      uint64_t ignored;
-      std::string error;
-      remote_syscall(pages_ + kSyscallStubOffset, SYS_munmap, {pages_, kPagesBytes}, &ignored, &error);
-    }
+    uint64_t ignored_result;
+    std::string ignored;
+    if (code_page_ != 0) remote_syscall(SYS_munmap, {code_page_, kPageBytes}, &ignored_result, &ignored);
+    if (data_pages_ != 0) remote_syscall(SYS_munmap, {data_pages_, kDataPagesBytes}, &ignored_result, &ignored);
     ptrace(PTRACE_SETREGS, tid_, nullptr, &saved_);
     if (xstate_note_ != 0) {
       iovec vector{saved_xstate_.data(), saved_xstate_.size()};
       ptrace(PTRACE_SETREGSET, tid_, reinterpret_cast<void*>(static_cast<long>(xstate_note_)), &vector);
     }
+    ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
   }
-  // Detaching delivers the first signal that arrived while we held the thread; the others are
-  // queued again for it.
-  const int first = pending_signals_.empty() ? 0 : pending_signals_.front();
-  ptrace(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(static_cast<long>(first)));
-  for (size_t i = 1; i < pending_signals_.size(); ++i) syscall(SYS_tgkill, pid_, tid_, pending_signals_[i]);
+  // Signals that arrived while we held the thread, sent to it again now that it runs. (A
+  // handler then sees pyrewind as the sender: the kernel lets no one forge kill()'s siginfo.)
+  for (int sig : held_signals_) syscall(SYS_tgkill, pid_, tid_, sig);
+  seized_ = false;
 }
 
-bool RemoteThread::wait_stop(std::chrono::milliseconds timeout, bool want_trap, std::string* error) {
-  const auto deadline = Clock::now() + timeout;
+bool RemoteThread::save_registers(std::string* error) {
+  if (ptrace(PTRACE_GETREGS, tid_, nullptr, &saved_) != 0) {
+    *error = failed("ptrace(PTRACE_GETREGS)");
+    return false;
+  }
+  iovec vector{saved_xstate_.data(), saved_xstate_.size()};
+  if (xstate_note_ != NT_PRFPREG && ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(NT_X86_XSTATE), &vector) == 0) {
+    xstate_note_ = NT_X86_XSTATE;
+  } else {
+    vector = {saved_xstate_.data(), sizeof(user_fpregs_struct)};
+    if (ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(NT_PRFPREG), &vector) != 0) {
+      *error = failed("cannot save the FP registers: ptrace(PTRACE_GETREGSET)");
+      return false;
+    }
+    xstate_note_ = NT_PRFPREG;
+  }
+  saved_xstate_.resize(vector.iov_len);  // the kernel wants the same size back
+  return true;
+}
+
+bool RemoteThread::resume(Resume how, std::string* error) {
+  if (ptrace(how == Resume::kStep ? PTRACE_SINGLESTEP : PTRACE_CONT, tid_, nullptr, nullptr) != 0) {
+    *error = failed("ptrace(PTRACE_CONT)");
+    return false;
+  }
+  stopped_ = false;
+  return true;
+}
+
+// Waits for the stop our PTRACE_INTERRUPT asked for. A signal for the program that comes
+// first is held (re-sent at detach), and the interrupt asked again.
+bool RemoteThread::wait_stop(milliseconds timeout, std::string* error) {
+  Poller poller(timeout);
   while (true) {
     int status = 0;
     const pid_t got = waitpid(tid_, &status, __WALL | WNOHANG);
     if (got < 0) {
-      *error = std::string("waitpid: ") + std::strerror(errno);
+      seized_ = errno != ECHILD;
+      *error = failed("waitpid");
       return false;
     }
     if (got == 0) {
-      if (Clock::now() > deadline) {
-        *error = want_trap ? "the injected call did not return in time" : "the thread did not stop in time";
-        if (want_trap) {
-          // Stop it wherever it is, so the destructor can restore it.
-          ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr);
-          std::string ignored;
-          wait_stop(std::chrono::milliseconds(1000), false, &ignored);
-        }
+      if (poller.expired()) {
+        *error = "the thread did not stop within " + std::to_string(timeout.count()) + " ms";
         return false;
       }
-      sleep_ms(1);
+      poller.pause();
       continue;
     }
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      stopped_ = false;
+      stopped_ = seized_ = false;
       *error = "the process exited";
       return false;
     }
     if (!WIFSTOPPED(status)) continue;
-    const int sig = WSTOPSIG(status);
-    const int event = status >> 16;
-    if (event == PTRACE_EVENT_STOP) {  // our PTRACE_INTERRUPT (or a group stop)
-      stopped_ = true;
-      if (!want_trap) return true;
-      ptrace(PTRACE_CONT, tid_, nullptr, nullptr);
+    stopped_ = true;
+    if (status >> 16 == PTRACE_EVENT_STOP) return true;  // our interrupt, or a group stop
+    held_signals_.push_back(WSTOPSIG(status));
+    if (!resume(Resume::kContinue, error)) return false;
+    ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr);
+  }
+}
+
+// Waits for the trap that ends an injected call (int3) or system call (single step). Other
+// signals are held and the thread resumed the same way; a fault in the call is an error.
+bool RemoteThread::wait_trap(Resume how, milliseconds timeout, std::string* error) {
+  Poller poller(timeout);
+  while (true) {
+    int status = 0;
+    const pid_t got = waitpid(tid_, &status, __WALL | WNOHANG);
+    if (got < 0) {
+      seized_ = errno != ECHILD;
+      *error = failed("waitpid");
+      return false;
+    }
+    if (got == 0) {
+      if (poller.expired()) {
+        *error = "the injected call did not return within " + std::to_string(timeout.count()) + " ms";
+        // Stop it wherever it is, so that the destructor can restore it.
+        ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr);
+        std::string ignored;
+        wait_stop(kStopTimeout, &ignored);
+        return false;
+      }
+      poller.pause();
       continue;
     }
-    if (want_trap && sig == SIGTRAP) {
-      stopped_ = true;
-      return true;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      stopped_ = seized_ = false;
+      *error = "the process exited during the injected call";
+      return false;
     }
+    if (!WIFSTOPPED(status)) continue;
     stopped_ = true;
-    if (want_trap && is_fault(sig)) {
-      *error = std::string("the injected call crashed with signal ") + strsignal(sig);
-      return false;  // not re-delivered: the fault was ours
+    const int sig = WSTOPSIG(status);
+    if (status >> 16 == PTRACE_EVENT_STOP) {  // a late interrupt or a group stop: go on
+      if (!resume(how, error)) return false;
+      continue;
     }
-    // A signal for the program: hold it until we detach, let the thread go on.
-    pending_signals_.push_back(sig);
-    ptrace(PTRACE_CONT, tid_, nullptr, nullptr);
-    if (!want_trap) ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr);
+    if ((sig == SIGTRAP || is_fault(sig)) && raised_by_kernel(tid_)) {
+      if (sig == SIGTRAP) return true;
+      *error = std::string("the injected call crashed (") + strsignal(sig) + ")";
+      return false;  // not re-delivered: the fault was ours, and the registers are restored
+    }
+    held_signals_.push_back(sig);
+    if (!resume(how, error)) return false;
   }
 }
 
-bool RemoteThread::run_briefly(std::chrono::milliseconds pause, std::string* error) {
-  if (ptrace(PTRACE_SETREGS, tid_, nullptr, &saved_) != 0 || ptrace(PTRACE_CONT, tid_, nullptr, nullptr) != 0) {
-    *error = std::string("ptrace(PTRACE_CONT): ") + std::strerror(errno);
-    return false;
-  }
-  stopped_ = false;
-  sleep_ms(pause.count());
-  if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) {
-    *error = std::string("ptrace(PTRACE_INTERRUPT): ") + std::strerror(errno);
-    return false;
-  }
-  if (!wait_stop(std::chrono::milliseconds(2000), false, error)) return false;
-  iovec vector{saved_xstate_.data(), saved_xstate_.size()};
-  if (ptrace(PTRACE_GETREGS, tid_, nullptr, &saved_) != 0 ||
-      ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(static_cast<long>(xstate_note_)), &vector) != 0) {
-    *error = std::string("cannot save the registers: ") + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
-
-bool RemoteThread::run_until_trap(const user_regs_struct& regs, std::chrono::milliseconds timeout,
+bool RemoteThread::run_until_trap(const user_regs_struct& regs, Resume how, milliseconds timeout,
                                   user_regs_struct* out, std::string* error) {
   if (ptrace(PTRACE_SETREGS, tid_, nullptr, &regs) != 0) {
-    *error = std::string("ptrace(PTRACE_SETREGS): ") + std::strerror(errno);
+    *error = failed("ptrace(PTRACE_SETREGS)");
     return false;
   }
-  if (ptrace(PTRACE_CONT, tid_, nullptr, nullptr) != 0) {
-    *error = std::string("ptrace(PTRACE_CONT): ") + std::strerror(errno);
-    return false;
-  }
-  stopped_ = false;
-  if (!wait_stop(timeout, true, error)) return false;
+  if (!resume(how, error) || !wait_trap(how, timeout, error)) return false;
   if (ptrace(PTRACE_GETREGS, tid_, nullptr, out) != 0) {
-    *error = std::string("ptrace(PTRACE_GETREGS): ") + std::strerror(errno);
+    *error = failed("ptrace(PTRACE_GETREGS)");
     return false;
   }
   return true;
 }
 
-bool RemoteThread::remote_syscall(uint64_t code_address, long number, const std::vector<uint64_t>& args,
-                                  uint64_t* result, std::string* error) {
+bool RemoteThread::remote_syscall(long number, const std::vector<uint64_t>& args, uint64_t* result,
+                                  std::string* error) {
   user_regs_struct regs = saved_;
-  regs.rip = code_address;
+  regs.rip = syscall_instruction_;
   regs.rax = static_cast<uint64_t>(number);
   regs.orig_rax = ~0ull;  // not inside a system call: no restart logic on resume
   unsigned long long* slots[] = {&regs.rdi, &regs.rsi, &regs.rdx, &regs.r10, &regs.r8, &regs.r9};
   for (size_t i = 0; i < args.size() && i < 6; ++i) *slots[i] = args[i];
   user_regs_struct out{};
-  if (!run_until_trap(regs, std::chrono::milliseconds(2000), &out, error)) return false;
+  if (!run_until_trap(regs, Resume::kStep, kSyscallTimeout, &out, error)) return false;
+  if (out.rip != syscall_instruction_ + kSyscallBytes) {
+    *error = "the system call stopped at an unexpected place";
+    return false;
+  }
   *result = out.rax;
   return true;
 }
 
-bool RemoteThread::poke(uint64_t address, const void* data, size_t size) {
-  // Word by word with PTRACE_POKEDATA: it writes through read-only text mappings too.
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  for (size_t done = 0; done < size; done += sizeof(long)) {
-    long word = 0;
-    const size_t n = std::min(sizeof(long), size - done);
-    if (n < sizeof(long)) {
-      errno = 0;
-      word = ptrace(PTRACE_PEEKDATA, tid_, reinterpret_cast<void*>(address + done), nullptr);
-      if (errno != 0) return false;
-    }
-    std::memcpy(&word, bytes + done, n);
-    if (ptrace(PTRACE_POKEDATA, tid_, reinterpret_cast<void*>(address + done), reinterpret_cast<void*>(word)) != 0)
+bool RemoteThread::run_briefly(milliseconds pause, std::string* error) {
+  if (!resume(Resume::kContinue, error)) return false;
+  timespec interval{0, static_cast<long>(std::chrono::nanoseconds(pause).count())};
+  nanosleep(&interval, nullptr);
+  if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) {
+    *error = failed("ptrace(PTRACE_INTERRUPT)");
+    return false;
+  }
+  return wait_stop(kStopTimeout, error) && save_registers(error);
+}
+
+bool RemoteThread::prepare(uint64_t syscall_instruction, std::string* error) {
+  syscall_instruction_ = syscall_instruction;
+  auto map = [&](uint64_t bytes, int protection, uint64_t* address) {
+    uint64_t result = 0;
+    if (!remote_syscall(SYS_mmap, {0, bytes, static_cast<uint64_t>(protection),
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, ~0ull, 0},
+                        &result, error))
       return false;
-  }
-  return true;
-}
-
-bool RemoteThread::peek(uint64_t address, void* out, size_t size) const {
-  auto* bytes = static_cast<uint8_t*>(out);
-  for (size_t done = 0; done < size; done += sizeof(long)) {
-    errno = 0;
-    const long word = ptrace(PTRACE_PEEKDATA, tid_, reinterpret_cast<void*>(address + done), nullptr);
-    if (errno != 0) return false;
-    std::memcpy(bytes + done, &word, std::min(sizeof(long), size - done));
-  }
-  return true;
-}
-
-bool RemoteThread::prepare(uint64_t scratch_code, std::string* error) {
-  uint8_t original[sizeof(long)];
-  if (!peek(scratch_code, original, sizeof original) || !poke(scratch_code, kSyscallStub, sizeof kSyscallStub)) {
-    *error = "cannot write the system-call stub into the target";
+    if (result > ~uint64_t{4095}) {  // -errno
+      *error = std::string("mmap in the target failed: ") + std::strerror(static_cast<int>(-static_cast<int64_t>(result)));
+      return false;
+    }
+    *address = result;
+    return true;
+  };
+  // The stub page is mapped executable from the start and written through ptrace (which may
+  // write read-only private pages): no writable+executable mapping, no mprotect(PROT_EXEC),
+  // so W^X policies (systemd's MemoryDenyWriteExecute) do not get in the way.
+  if (!map(kPageBytes, PROT_READ | PROT_EXEC, &code_page_)) return false;
+  long word = 0;
+  std::memcpy(&word, kCallStub, sizeof kCallStub);
+  if (ptrace(PTRACE_POKEDATA, tid_, reinterpret_cast<void*>(code_page_), reinterpret_cast<void*>(word)) != 0) {
+    *error = failed("cannot write the call stub: ptrace(PTRACE_POKEDATA)");
     return false;
   }
-  uint64_t address = 0;
-  bool ok = remote_syscall(scratch_code, SYS_mmap,
-                           {0, kPagesBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0}, &address,
-                           error);
-  if (ok && address > ~uint64_t{4095}) {  // -errno
-    *error = std::string("mmap in the target failed: ") + std::strerror(static_cast<int>(-static_cast<int64_t>(address)));
-    ok = false;
-  }
-  if (ok) {
-    pages_ = address;
-    uint8_t code[16] = {};
-    std::memcpy(code, kCallStub, sizeof kCallStub);
-    std::memcpy(code + kSyscallStubOffset, kSyscallStub, sizeof kSyscallStub);
-    uint64_t protect_result = 0;
-    ok = poke(pages_, code, sizeof code) &&
-         remote_syscall(scratch_code, SYS_mprotect, {pages_, kCodeBytes, PROT_READ | PROT_EXEC}, &protect_result,
-                        error) &&
-         protect_result == 0;
-    if (!ok && error->empty()) *error = "cannot prepare the call stub in the target";
-  }
-  if (!poke(scratch_code, original, sizeof original)) {
-    *error = "cannot restore the target's code at the stub address";
-    return false;
-  }
-  return ok;
+  if (!map(kDataPagesBytes, PROT_READ | PROT_WRITE, &data_pages_)) return false;
+  uint64_t protect_result = 0;
+  if (!remote_syscall(SYS_mprotect, {data_pages_, kPageBytes, PROT_NONE}, &protect_result, error)) return false;
+  return true;
 }
 
 bool RemoteThread::push_data(const void* data, size_t size, uint64_t* address, std::string* error) {
-  if (pages_ == 0 || size > kDataBytes - data_used_) {
+  if (data_pages_ == 0 || size > kDataBytes - data_used_) {
     *error = "no room for call arguments in the target";
     return false;
   }
-  *address = pages_ + kCodeBytes + data_used_;
-  if (!poke(*address, data, size)) {
-    *error = "cannot write call arguments into the target";
+  *address = data_pages_ + kPageBytes + kStackBytes + data_used_;
+  iovec local{const_cast<void*>(data), size};
+  iovec remote{reinterpret_cast<void*>(*address), size};
+  if (process_vm_writev(pid_, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(size)) {
+    *error = failed("cannot write call arguments into the target: process_vm_writev");
     return false;
   }
   data_used_ += (size + 15) & ~size_t{15};
   return true;
 }
 
-bool RemoteThread::read_memory(uint64_t address, void* out, size_t size) const {
-  iovec local{out, size};
-  iovec remote{reinterpret_cast<void*>(address), size};
-  return process_vm_readv(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
-}
-
-bool RemoteThread::call(uint64_t function, const std::vector<uint64_t>& args, std::chrono::milliseconds timeout,
+bool RemoteThread::call(uint64_t function, const std::vector<uint64_t>& args, milliseconds timeout,
                         uint64_t* result, std::string* error) {
-  if (pages_ == 0) {
+  if (code_page_ == 0 || data_pages_ == 0) {
     *error = "call stub not prepared";
     return false;
   }
   user_regs_struct regs = saved_;
-  regs.rip = pages_;
+  regs.rip = code_page_;
   regs.rax = function;
   regs.orig_rax = ~0ull;
-  regs.rsp = (pages_ + kPagesBytes - 256) & ~uint64_t{15};  // the call pushes the return address
-  regs.eflags &= ~(1ull << 10);                              // DF clear, as the ABI requires
+  // 16-byte aligned before the stub's call pushes the return address (SysV ABI).
+  regs.rsp = (data_pages_ + kPageBytes + kStackBytes - 64) & ~uint64_t{15};
+  regs.eflags &= ~(1ull << 10);  // DF clear, as the ABI requires
   unsigned long long* slots[] = {&regs.rdi, &regs.rsi, &regs.rdx, &regs.rcx, &regs.r8, &regs.r9};
   for (size_t i = 0; i < args.size() && i < 6; ++i) *slots[i] = args[i];
   user_regs_struct out{};
-  if (!run_until_trap(regs, timeout, &out, error)) return false;
-  if (out.rip != pages_ + sizeof kCallStub) {
+  if (!run_until_trap(regs, Resume::kContinue, timeout, &out, error)) return false;
+  if (out.rip != code_page_ + sizeof kCallStub) {
     *error = "the injected call stopped at an unexpected place";
     return false;
   }

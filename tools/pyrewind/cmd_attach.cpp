@@ -2,14 +2,16 @@
 //
 // 1. Preflight without ptrace (injector/attach/preflight.h): the process exists and runs, is
 //    CPython of a version with an agent build, we may ptrace it, the agent file is readable by
-//    its user. Each refusal is one line naming the cause and the fix, with its own exit status.
+//    its user, and no other `pyrewind attach` holds its lock (injector/attach/attach_lock.h).
+//    Each refusal is one line naming the cause and the fix, with its own exit status.
 // 2. Creates the ring (readable by the target's user) and the recording file, so nothing is
 //    injected when the output cannot be written.
 // 3. Injects: the target's main thread, stopped alone for a moment, calls dlopen(agent) and
-//    pyrewind_agent_start(ring), which only starts the agent's own thread.
-// 4. Collects until Ctrl-C / SIGTERM, --duration, the target's exit, or the agent stopping;
-//    then asks the agent to detach, waits (bounded) for it to confirm, drains, and finishes
-//    the file. The target runs on as it was.
+//    pyrewind_agent_start(ring), which only starts the agent's own thread. Our own stop
+//    signals wait until the target's thread is given back.
+// 4. Collects until Ctrl-C / SIGTERM, --duration (counted from the agent tracing), the
+//    target's exit, or the agent stopping; then asks the agent to detach, waits (bounded) for
+//    it to confirm, drains, and finishes the file. The target runs on as it was.
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -27,18 +29,14 @@
 #include "collector/src/packet_validator.h"
 #include "collector/src/recording_writer.h"
 #include "collector/src/session.h"
+#include "injector/attach/attach_lock.h"
 #include "injector/attach/inject.h"
 #include "injector/attach/preflight.h"
 #include "injector/launch/agents.h"
-#include "proto/recording/format.h"
 #include "proto/ring/layout.h"
 #include "proto/ring/segment.h"
 #include "tools/pyrewind/commands.h"
 #include "tools/pyrewind/recording_setup.h"
-
-#ifndef PYREWIND_VERSION
-#define PYREWIND_VERSION "unknown"
-#endif
 
 namespace pyrewind::cli {
 namespace {
@@ -54,13 +52,34 @@ volatile sig_atomic_t g_stop_signal = 0;
 
 void on_stop_signal(int sig) { g_stop_signal = sig; }
 
+// Ctrl-C, SIGTERM and a closed terminal end the recording (detach, finish the file) instead
+// of killing pyrewind.
 void catch_stop_signals() {
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
 }
+
+// Holds back, for its lifetime, the signals that would stop or kill pyrewind while it has a
+// thread of the target in its hands (a job-control stop would leave the target's thread
+// stopped with it; a kill, the thread inside the injected call).
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t held;
+    sigemptyset(&held);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2})
+      sigaddset(&held, sig);
+    sigprocmask(SIG_BLOCK, &held, &previous_);
+  }
+  ~SignalsHeld() { sigprocmask(SIG_SETMASK, &previous_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+ private:
+  sigset_t previous_;
+};
 
 bool process_alive(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
@@ -81,12 +100,6 @@ std::vector<std::string> command_line(pid_t pid) {
     start = end + 1;
   }
   return argv;
-}
-
-std::string version_text(const injector::PythonProcess& target) {
-  if (target.hexversion == 0) return std::to_string(target.major) + "." + std::to_string(target.minor);
-  return std::to_string(target.hexversion >> 24) + "." + std::to_string((target.hexversion >> 16) & 0xff) + "." +
-         std::to_string((target.hexversion >> 8) & 0xff);
 }
 
 int preflight_exit_code(injector::PreflightStatus status) {
@@ -119,16 +132,25 @@ int report_injection(const injector::InjectResult& result, pid_t pid) {
       say("could not attach to process %d safely: %s; try again", pid, result.detail.c_str());
       return kExitAttachFailed;
     case injector::InjectStatus::kLoadFailed:
-      say("process %d could not load the agent: %s", pid, result.detail.c_str());
+      say("process %d could not load the agent: %s; rebuild pyrewind for this system, or check the file", pid,
+          result.detail.c_str());
       return kExitAttachFailed;
     case injector::InjectStatus::kStartFailed:
+      // pyrewind_agent_start's codes (agent/src/entry.cpp).
       if (result.start_result == 1) {
-        say("process %d is already being recorded (by another `pyrewind attach`, or it runs under `pyrewind run`)",
+        say("process %d is already being recorded (by another `pyrewind attach`, or it runs under `pyrewind run`); "
+            "stop that recording first",
             pid);
         return kExitAlreadyAttached;
       }
-      say("the agent in process %d could not start (%s)", pid,
-          result.start_result == 2 ? "it cannot open the shared-memory ring" : "it cannot start its thread");
+      if (result.start_result == 2)
+        say("the agent in process %d cannot map the shared-memory ring (is /dev/shm full, or different for the "
+            "target?); free space in /dev/shm and attach again",
+            pid);
+      else if (result.start_result == 3)
+        say("the agent in process %d cannot start its thread (process out of memory or at its thread limit)", pid);
+      else
+        say("the agent in process %d failed to start (error %d)", pid, result.start_result);
       return kExitAttachFailed;
     case injector::InjectStatus::kFailed:
       break;
@@ -146,6 +168,7 @@ int attach_command(const AttachOptions& options) {
     say("not a process id: %d", pid);
     return kExitUsage;
   }
+  catch_stop_signals();
   const injector::PythonProcess target = injector::preflight(pid);
   if (target.status != injector::PreflightStatus::kOk) {
     say("%s", target.message.c_str());
@@ -154,9 +177,10 @@ int attach_command(const AttachOptions& options) {
   const std::string agent_dir = injector::agent_dir();
   const std::vector<int> minors = injector::available_agent_minors(agent_dir);
   if (target.major != 3 || std::find(minors.begin(), minors.end(), target.minor) == minors.end()) {
-    say("no pyrewind agent for Python %s (process %d runs %s); agents built: %s (in %s). To build more, "
-        "reconfigure with -DPYREWIND_PYTHONS=\"/path/to/python3.X;...\" and rebuild",
-        version_text(target).c_str(), pid, target.image.c_str(), injector::describe_versions(minors).c_str(),
+    say("no pyrewind agent for Python %s (process %d runs %s); agents built: %s (in %s). To build one, "
+        "reconfigure on a machine with that Python: cmake -B build -DPYREWIND_PYTHONS=\"/path/to/python3.X;...\" "
+        "and rebuild",
+        target.version.c_str(), pid, target.image.c_str(), injector::describe_versions(minors).c_str(),
         agent_dir.c_str());
     return kExitNoAgent;
   }
@@ -167,22 +191,19 @@ int attach_command(const AttachOptions& options) {
         agent_path.c_str(), static_cast<unsigned>(target.uid), pid);
     return kExitPermission;
   }
-
-  ring::SegmentOptions segment_options;
-  segment_options.segment_bytes = options.trace.buffer_bytes;
-  segment_options.chunk_bytes = kChunkBytes;
-  segment_options.target_pid = static_cast<uint32_t>(pid);
+  // One attach per process. Without a usable lock file the agent's own refusal still holds.
+  std::unique_ptr<injector::AttachLock> lock;
   std::string error;
-  if (!build_agent_config(options.trace, &segment_options.config, &error)) {
-    say("%s", error.c_str());
-    return kExitUsage;
+  if (injector::AttachLock::acquire(pid, &lock, &error) == injector::AttachLock::Outcome::kBusy) {
+    say("process %d is already being recorded by another `pyrewind attach`; stop that one first (Ctrl-C, or wait "
+        "for its --duration)",
+        pid);
+    return kExitAlreadyAttached;
   }
-  ring::OwnedSegment::sweep_stale();
-  std::unique_ptr<ring::OwnedSegment> segment = ring::OwnedSegment::create(segment_options, &error);
-  if (segment == nullptr) {
-    say("cannot create the shared-memory ring: %s (try a smaller --buffer-size)", error.c_str());
-    return kExitInternal;
-  }
+
+  int code = kExitOk;
+  std::unique_ptr<ring::OwnedSegment> segment = create_ring(options.trace, static_cast<uint32_t>(pid), &code);
+  if (segment == nullptr) return code;
   // The agent maps the ring as the target's user.
   if (target.uid != geteuid() &&
       chown(("/dev/shm" + segment->name()).c_str(), target.uid, target.gid) != 0) {
@@ -190,21 +211,14 @@ int attach_command(const AttachOptions& options) {
     return kExitPermission;
   }
 
-  v1::RecordingHeader header;
-  header.set_format_version(recording::kFormatVersion);
+  v1::RecordingHeader header = base_header(*segment, options.trace, "attach");
   header.set_python_implementation("cpython");
-  header.set_python_version(version_text(target));
+  header.set_python_version(target.version);
   header.set_python_hexversion(target.hexversion);
   header.set_pid(static_cast<uint64_t>(pid));
   for (const std::string& arg : command_line(pid)) header.add_argv(collector::to_valid_utf8(arg));
   header.set_cwd(collector::to_valid_utf8(read_link("/proc/" + std::to_string(pid) + "/cwd")));
-  header.set_start_monotonic_ns(segment->header()->start_monotonic_ns);
-  header.set_start_wall_time_ns(wall_time_at(segment->header()->start_monotonic_ns));
-  header.set_host(collector::to_valid_utf8(host_name()));
   header.set_executable(collector::to_valid_utf8(read_link("/proc/" + std::to_string(pid) + "/exe")));
-  header.set_mode("attach");
-  header.set_pyrewind_version(PYREWIND_VERSION);
-  header.set_locals_omitted(!options.trace.capture_locals);
   std::unique_ptr<collector::RecordingWriter> writer = collector::RecordingWriter::create(options.output, header, &error);
   if (writer == nullptr) {
     say("%s", error.c_str());
@@ -215,22 +229,25 @@ int attach_command(const AttachOptions& options) {
     say("internal error: %s", session.error().c_str());
     return kExitInternal;
   }
-
-  catch_stop_signals();
-  const injector::InjectResult injected = injector::inject_agent(pid, agent_path, segment->name(), kInjectTimeout);
-  if (injected.status != injector::InjectStatus::kOk) {
-    const int code = report_injection(injected, pid);
+  auto abandon = [&](int exit_code) {  // nothing was recorded: leave no empty file behind
     session.finish({});
     writer.reset();
-    unlink(options.output.c_str());  // nothing was recorded: leave no empty file behind
-    return code;
-  }
+    unlink(options.output.c_str());
+    return exit_code;
+  };
+  if (g_stop_signal != 0) return abandon(128 + g_stop_signal);
 
+  injector::InjectResult injected;
+  {
+    SignalsHeld held;
+    injected = injector::inject_agent(pid, agent_path, segment->name(), kInjectTimeout);
+  }
+  if (injected.status != injector::InjectStatus::kOk) return abandon(report_injection(injected, pid));
+
+  // --duration counts from the moment the agent traces.
   const auto injected_at = Clock::now();
-  const auto until = options.duration_seconds > 0
-                         ? injected_at + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(options.duration_seconds))
-                         : Clock::time_point::max();
+  const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration_seconds));
+  auto until = Clock::time_point::max();
   bool tracing_reported = false, stopping = false, target_exited = false, agent_never_started = false;
   Clock::time_point detach_deadline{};
   ring::SegmentHeader* ring_header = segment->header();
@@ -241,9 +258,11 @@ int attach_command(const AttachOptions& options) {
     const uint32_t state = ring_header->agent_state.load(std::memory_order_acquire);
     if (!tracing_reported && state == ring::kAgentTracing) {
       tracing_reported = true;
+      if (options.duration_seconds > 0) until = now + duration;
       if (!options.quiet)
-        say("attached to process %d (Python %s) in %.1f ms; recording to %s%s", pid, version_text(target).c_str(),
-            std::chrono::duration<double, std::milli>(now - command_start).count(), options.output.c_str(),
+        say("attached to process %d (Python %s) in %.1f ms (its thread held %.1f ms); recording to %s%s", pid,
+            target.version.c_str(), std::chrono::duration<double, std::milli>(now - command_start).count(),
+            std::chrono::duration<double, std::milli>(injected.elapsed).count(), options.output.c_str(),
             options.duration_seconds > 0 ? "" : " until Ctrl-C");
     }
     if (!process_alive(pid)) {
@@ -267,18 +286,20 @@ int attach_command(const AttachOptions& options) {
   end.target_exited = target_exited;
   const bool finished = session.finish(end);
 
-  int code = kExitOk;
-  if (agent_never_started) {
-    const std::string message = session.agent_message();
-    say("the agent did not start tracing in process %d within %lld s%s%s", pid,
-        static_cast<long long>(kAgentStartTimeout.count() / 1000), message.empty() ? "" : ": ", message.c_str());
+  code = kExitOk;
+  const std::string message = session.agent_message();
+  // Not seen tracing and nothing recorded, without being asked to stop: the agent failed.
+  const bool never_traced = !tracing_reported && session.events_written() == 0 && !target_exited && g_stop_signal == 0;
+  if (never_traced) {
+    say("the agent did not start tracing in process %d%s%s%s", pid,
+        agent_never_started ? (" within " + std::to_string(kAgentStartTimeout.count() / 1000) + " s").c_str() : "",
+        message.empty() ? "" : ": ", message.c_str());
     code = kExitAttachFailed;
   } else if (!target_exited && final_state != ring::kAgentDetached) {
     say("warning: the agent in process %d did not confirm the detach within %lld s", pid,
         static_cast<long long>(kDetachTimeout.count() / 1000));
   }
-  const std::string message = session.agent_message();
-  if (!message.empty() && !agent_never_started) say("tracing stopped early: %s", message.c_str());
+  if (!message.empty() && !never_traced) say("tracing stopped early: %s", message.c_str());
   const std::string writer_error = session.writer_error();
   if (!writer_error.empty()) {
     say("error: %s; %s is readable up to its last whole chunk", writer_error.c_str(), options.output.c_str());

@@ -37,15 +37,10 @@
 #include "injector/launch/launcher.h"
 #include "injector/launch/process_util.h"
 #include "injector/launch/python_probe.h"
-#include "proto/recording/format.h"
 #include "proto/ring/layout.h"
 #include "proto/ring/segment.h"
 #include "tools/pyrewind/commands.h"
 #include "tools/pyrewind/recording_setup.h"
-
-#ifndef PYREWIND_VERSION
-#define PYREWIND_VERSION "unknown"
-#endif
 
 namespace pyrewind::cli {
 
@@ -176,20 +171,10 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   Interpreter interpreter;
   if (int rc = find_interpreter(options.command[0], &interpreter); rc != kExitOk) return rc;
 
-  ring::SegmentOptions segment_options;
-  segment_options.segment_bytes = options.trace.buffer_bytes;
-  segment_options.chunk_bytes = kChunkBytes;
+  int code = kExitOk;
+  std::unique_ptr<ring::OwnedSegment> segment = create_ring(options.trace, 0, &code);
+  if (segment == nullptr) return code;
   std::string error;
-  if (!build_agent_config(options.trace, &segment_options.config, &error)) {
-    say("%s", error.c_str());
-    return kExitUsage;
-  }
-  ring::OwnedSegment::sweep_stale();
-  std::unique_ptr<ring::OwnedSegment> segment = ring::OwnedSegment::create(segment_options, &error);
-  if (segment == nullptr) {
-    say("cannot create the shared-memory ring: %s (try a smaller --buffer-size)", error.c_str());
-    return kExitInternal;
-  }
 
   injector::LaunchSpec spec;
   spec.executable = interpreter.path;
@@ -203,21 +188,14 @@ int run_traced(const RunOptions& options, int* kill_signal) {
     return kExitInternal;
   }
 
-  v1::RecordingHeader header;
-  header.set_format_version(recording::kFormatVersion);
+  v1::RecordingHeader header = base_header(*segment, options.trace, "trace");
   header.set_python_implementation(interpreter.info.implementation);
   header.set_python_version(collector::to_valid_utf8(interpreter.info.version));
   header.set_python_hexversion(interpreter.info.hexversion);
   header.set_pid(static_cast<uint64_t>(child->pid()));
   for (const std::string& arg : options.command) header.add_argv(collector::to_valid_utf8(arg));
   header.set_cwd(collector::to_valid_utf8(injector::current_directory()));
-  header.set_start_monotonic_ns(segment->header()->start_monotonic_ns);
-  header.set_start_wall_time_ns(wall_time_at(segment->header()->start_monotonic_ns));
-  header.set_host(collector::to_valid_utf8(host_name()));
   header.set_executable(collector::to_valid_utf8(interpreter.path));
-  header.set_mode("trace");
-  header.set_pyrewind_version(PYREWIND_VERSION);
-  header.set_locals_omitted(!options.trace.capture_locals);
 
   std::unique_ptr<collector::RecordingWriter> writer = collector::RecordingWriter::create(options.output, header, &error);
   if (writer == nullptr) {

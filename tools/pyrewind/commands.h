@@ -18,13 +18,15 @@ enum ExitCode : int {
   kExitIoError = 4,        // cannot write the output (disk full, permission)
   kExitNotPython = 5,      // the program to run is not CPython (or not found)
   kExitNoAgent = 6,        // no agent build for that Python version
-  // attach:
+  // attach (README, "pyrewind attach"):
   kExitNoProcess = 7,          // no such process (or it exited during the attach)
-  kExitPermission = 8,         // ptrace not allowed, or the agent not readable by the target's user
+  kExitPermission = 8,         // ptrace not allowed (credentials, Yama, not dumpable, another
+                               // tracer), or the agent not readable by the target's user
   kExitTargetNotRunning = 9,   // stopped (SIGSTOP, a debugger) or exiting
   kExitUnsupportedTarget = 10, // another PID/mount namespace, or a Python version not identifiable
-  kExitAttachFailed = 11,      // injection or agent start failed
-  kExitAlreadyAttached = 12,   // the process is already being recorded
+  kExitAttachFailed = 11,      // injection or agent start failed, or the agent never traced
+  kExitAlreadyAttached = 12,   // already being recorded (another attach holds the lock, or the
+                               // agent refused a second session)
   kExitInternal = 70,
 };
 

@@ -9,6 +9,13 @@
 #include <iterator>
 #include <vector>
 
+#include "collector/src/packet_validator.h"
+#include "proto/recording/format.h"
+
+#ifndef PYREWIND_VERSION
+#define PYREWIND_VERSION "unknown"
+#endif
+
 namespace pyrewind::cli {
 namespace {
 
@@ -18,19 +25,6 @@ namespace {
 // `--no-redact` turns redaction off.
 constexpr const char* kDefaultRedactPatterns[] = {"password", "passwd",     "secret",     "token",       "api_key",
                                                   "apikey",   "auth",       "credential", "private_key"};
-
-}  // namespace
-
-void say(const char* format, ...) {
-  va_list args;
-  va_start(args, format);
-  std::fputs("pyrewind: ", stderr);
-  std::vfprintf(stderr, format, args);
-  std::fputc('\n', stderr);
-  va_end(args);
-}
-
-namespace {
 
 bool append_patterns(const std::vector<std::string>& patterns, const char* option, ring::AgentConfig* config,
                      std::string* error) {
@@ -50,8 +44,6 @@ bool append_patterns(const std::vector<std::string>& patterns, const char* optio
   }
   return true;
 }
-
-}  // namespace
 
 bool build_agent_config(const TraceOptions& trace, ring::AgentConfig* config, std::string* error) {
   *config = ring::AgentConfig{};
@@ -80,16 +72,13 @@ bool build_agent_config(const TraceOptions& trace, ring::AgentConfig* config, st
   return true;
 }
 
-namespace {
-
 uint64_t clock_ns(clockid_t clock) {
   timespec ts{};
   clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-}  // namespace
-
+// CLOCK_REALTIME at the moment CLOCK_MONOTONIC read `monotonic_ns`.
 uint64_t wall_time_at(uint64_t monotonic_ns) {
   const uint64_t mono = clock_ns(CLOCK_MONOTONIC);
   const uint64_t real = clock_ns(CLOCK_REALTIME);
@@ -101,6 +90,49 @@ std::string host_name() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return "";
   return name;
+}
+
+}  // namespace
+
+void say(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::fputs("pyrewind: ", stderr);
+  std::vfprintf(stderr, format, args);
+  std::fputc('\n', stderr);
+  va_end(args);
+}
+
+std::unique_ptr<ring::OwnedSegment> create_ring(const TraceOptions& trace, uint32_t target_pid, int* exit_code) {
+  ring::SegmentOptions options;
+  options.segment_bytes = trace.buffer_bytes;
+  options.chunk_bytes = kChunkBytes;
+  options.target_pid = target_pid;
+  std::string error;
+  if (!build_agent_config(trace, &options.config, &error)) {
+    say("%s", error.c_str());
+    *exit_code = kExitUsage;
+    return nullptr;
+  }
+  ring::OwnedSegment::sweep_stale();
+  std::unique_ptr<ring::OwnedSegment> segment = ring::OwnedSegment::create(options, &error);
+  if (segment == nullptr) {
+    say("cannot create the shared-memory ring: %s (try a smaller --buffer-size)", error.c_str());
+    *exit_code = kExitInternal;
+  }
+  return segment;
+}
+
+v1::RecordingHeader base_header(const ring::OwnedSegment& segment, const TraceOptions& trace, const char* mode) {
+  v1::RecordingHeader header;
+  header.set_format_version(recording::kFormatVersion);
+  header.set_start_monotonic_ns(segment.header()->start_monotonic_ns);
+  header.set_start_wall_time_ns(wall_time_at(segment.header()->start_monotonic_ns));
+  header.set_host(collector::to_valid_utf8(host_name()));
+  header.set_mode(mode);
+  header.set_pyrewind_version(PYREWIND_VERSION);
+  header.set_locals_omitted(!trace.capture_locals);
+  return header;
 }
 
 }  // namespace pyrewind::cli

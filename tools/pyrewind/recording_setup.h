@@ -1,12 +1,14 @@
 // What `run` and `attach` share: the agent configuration built from the trace options, the
-// shared-memory ring's sizes, the recording header's common fields, and pyrewind's messages.
+// shared-memory ring, the recording header's common fields, and pyrewind's messages.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "pyrewind/v1/recording.pb.h"
 #include "proto/ring/layout.h"
+#include "proto/ring/segment.h"
 #include "tools/pyrewind/commands.h"
 
 namespace pyrewind::cli {
@@ -20,10 +22,12 @@ static_assert(ring::chunk_payload_bytes(kChunkBytes) >= kMaxEventBytes + 16);
 // "pyrewind: <message>" on stderr.
 void say(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
-bool build_agent_config(const TraceOptions& trace, ring::AgentConfig* config, std::string* error);
+// The ring, with the AgentConfig built from these trace options, which only `target_pid` may
+// map (0: any process), after sweeping rings left by dead collectors. nullptr after saying
+// why; `*exit_code` then holds pyrewind's exit status.
+std::unique_ptr<ring::OwnedSegment> create_ring(const TraceOptions& trace, uint32_t target_pid, int* exit_code);
 
-// CLOCK_REALTIME at the moment CLOCK_MONOTONIC read `monotonic_ns`.
-uint64_t wall_time_at(uint64_t monotonic_ns);
-std::string host_name();
+// The header fields both commands fill the same way: format, times, host, mode, options.
+v1::RecordingHeader base_header(const ring::OwnedSegment& segment, const TraceOptions& trace, const char* mode);
 
 }  // namespace pyrewind::cli
