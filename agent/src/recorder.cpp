@@ -93,10 +93,31 @@ ValueCapture& capture() {
 }
 
 // Bound values' fingerprints have the low bit set, so none equals kUnboundFingerprint.
-uint64_t slot_fingerprint(const CodeMeta& meta, int slot, PyObject* value) {
+uint64_t slot_fingerprint(const CodeMeta& meta, int slot, PyObject* value, ContainerScan* scan) {
   if (!value) return kUnboundFingerprint;
   if (meta.redacted[slot]) return kRedactedFingerprint;
-  return capture().fingerprint(value) | 1;
+  return capture().fingerprint(value, scan) | 1;
+}
+
+// How many items of `value` (just scanned into `scan`) the reader already holds through the
+// binding's previous value `base`: the same container with the same first items. 0: none.
+uint32_t reusable_items(const ItemsShadow& base, const ContainerScan& scan, PyObject* value) {
+  if (!base.items || !scan.is_container || !scan.prefix_found) return 0;
+  const bool same = base.id == reinterpret_cast<uintptr_t>(value) && base.kind == static_cast<uint8_t>(scan.kind) &&
+                    base.items_hash == scan.prefix_hash;
+  return same ? base.items : 0;
+}
+
+// Encodes a changed binding's value, as a delta against `base` unless `full`, and makes `base`
+// describe what the reader holds afterwards.
+void encode_binding_value(wire::ProtoWriter& writer, size_t budget, PyObject* value, const ContainerScan& scan,
+                          ItemsShadow& base, bool full) {
+  const uint32_t reused = full ? 0 : reusable_items(base, scan, value);
+  const bool exact = capture().encode(writer, f::Binding::kValue, value, budget, reused);
+  if (exact && scan.is_container && scan.items)
+    base = {scan.items_hash, reinterpret_cast<uintptr_t>(value), scan.items, static_cast<uint8_t>(scan.kind)};
+  else
+    base.items = 0;
 }
 
 // The most common binding, a small int in a slot, written without nested-length patching.
@@ -112,25 +133,28 @@ bool encode_small_int_binding(wire::ProtoWriter& writer, int slot, PyObject* val
   *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + value_bytes);
   *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
   W::put_varint(at, static_cast<uint32_t>(slot));
-  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
-  *at++ = static_cast<uint8_t>(value_bytes);
-  *at++ = W::tag_byte(f::Value::kInt, wire::kVarint);
-  W::put_varint(at, zigzag);
-  writer.commit_reserved(at);
+  writer.commit_reserved(put_small_int_value(at, f::Binding::kValue, zigzag));
   return true;
 }
 
-void encode_binding_slot(EventEncoder& event, const CodeMeta& meta, int slot, PyObject* value) {
+void encode_binding_slot(EventEncoder& event, const CodeMeta& meta, int slot, PyObject* value,
+                         const ContainerScan& scan, ItemsShadow& base, bool full) {
   auto& writer = event.writer();
-  if (value && !meta.redacted[slot] && encode_small_int_binding(writer, slot, value)) return;
+  if (value && !meta.redacted[slot] && encode_small_int_binding(writer, slot, value)) {
+    base.items = 0;
+    return;
+  }
   auto binding = writer.begin_nested(f::Event::kLocals);
   writer.varint_field(f::Binding::kSlot, static_cast<uint32_t>(slot));
-  if (!value)
+  if (!value) {
     writer.bool_field(f::Binding::kUnbound, true);
-  else if (meta.redacted[slot])
+    base.items = 0;
+  } else if (meta.redacted[slot]) {
     capture().encode_redacted(writer, f::Binding::kValue);
-  else
-    capture().encode(writer, f::Binding::kValue, value, event.value_budget());
+    base.items = 0;
+  } else {
+    encode_binding_value(writer, event.value_budget(), value, scan, base, full);
+  }
   writer.end_nested(binding);
 }
 
@@ -140,25 +164,33 @@ void encode_fast_locals(EventEncoder& event, ThreadState& thread, FrameShadow& s
   const CodeMeta& meta = *shadow.meta;
   const int slots = static_cast<int>(meta.name_ids.size());
   uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
+  ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
   PyCodeObject* code = compat::frame_code(shadow.frame);
   PyObject** frame_slots = compat::frame_slots(shadow.frame);
   const ValueCapture& values = capture();
+  ContainerScan scan;
   for (int slot = 0; slot < slots; ++slot) {
     PyObject* value;
     uint64_t fp;
+    scan.is_container = false;
+    scan.prefix_items = bases[slot].items;
     if (meta.plain_slots) {  // the common case: no cells, nothing redacted
       value = frame_slots[slot];
-      fp = value ? values.fingerprint(value) | 1 : kUnboundFingerprint;
+      fp = value ? values.fingerprint(value, &scan) | 1 : kUnboundFingerprint;
     } else {
       value = compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
-      fp = slot_fingerprint(meta, slot, value);
+      fp = slot_fingerprint(meta, slot, value, &scan);
     }
     if (full ? value != nullptr : fp != fingerprints[slot]) {
       if (!event.room_for_binding()) {
-        fingerprints[slot] = ~fp;  // differs from anything bound: sent with the next event
+        // Sent with the next event (the fingerprint differs from anything bound), complete.
+        fingerprints[slot] = ~fp;
+        bases[slot].items = 0;
         continue;
       }
-      encode_binding_slot(event, meta, slot, value);
+      encode_binding_slot(event, meta, slot, value, scan, bases[slot], full);
+    } else if (full) {
+      bases[slot].items = 0;  // unbound: forget what an earlier frame left here
     }
     fingerprints[slot] = fp;
   }
@@ -181,18 +213,26 @@ std::string_view utf8_name(PyObject* key) {
   return {name, static_cast<size_t>(size)};
 }
 
-void encode_named_binding(EventEncoder& event, const DictShadow::Entry& entry, PyObject* value) {
+// `scan` is that of `value`'s fingerprint walk (unused when `value` is nullptr).
+void encode_named_binding(EventEncoder& event, DictShadow::Entry& entry, PyObject* value, const ContainerScan& scan,
+                          bool full) {
   auto& writer = event.writer();
   std::string_view name = utf8_name(entry.key);
-  if (name.empty()) return;
+  if (name.empty()) {  // not recordable: the reader holds nothing for it
+    entry.items.items = 0;
+    return;
+  }
   auto binding = writer.begin_nested(f::Event::kLocals);
   writer.bytes_field(f::Binding::kName, name.data(), name.size());
-  if (!value)
+  if (!value) {
     writer.bool_field(f::Binding::kUnbound, true);
-  else if (entry.redacted)
+    entry.items.items = 0;
+  } else if (entry.redacted) {
     capture().encode_redacted(writer, f::Binding::kValue);
-  else
-    capture().encode(writer, f::Binding::kValue, value, event.value_budget());
+    entry.items.items = 0;
+  } else {
+    encode_binding_value(writer, event.value_budget(), value, scan, entry.items, full);
+  }
   writer.end_nested(binding);
 }
 
@@ -229,25 +269,28 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
         break;
       }
     }
-    if (!found) {
+    const bool first_sight = !found;
+    if (first_sight) {
       const bool ignored = is_dunder(key);
       const bool redacted = !ignored && Agent::instance()->filters().redacts_name(utf8_name(key));
-      entries.push_back({key, key_hash, 0, value, false, from_dict, false, ignored, redacted});
+      entries.push_back({key, key_hash, 0, value, false, from_dict, false, ignored, redacted, {}});
       found = &entries.back();
-      if (!ignored) found->fingerprint = ~capture().fingerprint(value);  // differs: first sight is a change
     }
     found->seen = true;
     found->value = value;
     found->from_dict = from_dict;
     if (found->ignored) return;
     found->contents_can_change = contents_can_change(value);
-    const uint64_t fp = capture().fingerprint(value);
-    if (full || found->fingerprint != fp) {
+    ContainerScan scan;
+    scan.prefix_items = found->items.items;
+    const uint64_t fp = capture().fingerprint(value, &scan);
+    if (full || first_sight || found->fingerprint != fp) {
       if (!event.room_for_binding()) {
-        found->fingerprint = ~fp;  // sent with the next event
+        found->fingerprint = ~fp;  // sent with the next event, complete
+        found->items.items = 0;
         return;
       }
-      encode_named_binding(event, *found, value);
+      encode_named_binding(event, *found, value, scan, full);
     }
     found->fingerprint = fp;
   };
@@ -262,13 +305,16 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
   if (bindings_unchanged) {
     for (auto& entry : entries) {
       if (!entry.from_dict || entry.ignored || !entry.contents_can_change) continue;
-      uint64_t fp = capture().fingerprint(entry.value);
+      ContainerScan scan;
+      scan.prefix_items = entry.items.items;
+      uint64_t fp = capture().fingerprint(entry.value, &scan);
       if (fp != entry.fingerprint) {
         if (!event.room_for_binding()) {
           entry.fingerprint = ~fp;
+          entry.items.items = 0;
           continue;
         }
-        encode_named_binding(event, entry, entry.value);
+        encode_named_binding(event, entry, entry.value, scan, false);
       }
       entry.fingerprint = fp;
     }
@@ -294,10 +340,11 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
     } else if (!full && !entry.ignored) {
       if (!event.room_for_binding()) {
         entry.value = nullptr;    // no longer owned by the namespace: never read again
+        entry.items.items = 0;
         entries[kept++] = entry;  // the deletion goes out with the next event
         continue;
       }
-      encode_named_binding(event, entry, nullptr);
+      encode_named_binding(event, entry, nullptr, ContainerScan{}, false);
     }
   }
   entries.resize(kept);
@@ -336,6 +383,7 @@ FrameShadow& push_frame(ThreadState& thread, compat::Frame frame, CodeMeta& meta
   shadow.meta = &meta;
   shadow.fingerprint_begin = static_cast<uint32_t>(thread.fingerprints.size());
   thread.fingerprints.resize(thread.fingerprints.size() + meta.name_ids.size(), kUnboundFingerprint);
+  if (thread.items_shadows.size() < thread.fingerprints.size()) thread.items_shadows.resize(thread.fingerprints.size());
   thread.stack.push_back(std::move(shadow));
   return thread.stack.back();
 }

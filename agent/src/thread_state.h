@@ -19,6 +19,15 @@ namespace detail {
 extern __thread ThreadState* t_state __attribute__((tls_model("initial-exec")));
 }  // namespace detail
 
+// What the reader holds of a binding whose last recorded value is a container: the base a
+// later value of the same container is sent against as a delta (Container.reused_items).
+struct ItemsShadow {
+  uint64_t items_hash = 0;  // ContainerScan::items_hash of the recorded value
+  uint64_t id = 0;          // the container's id()
+  uint32_t items = 0;       // items recorded; 0: no base (not a container, or not all recorded)
+  uint8_t kind = 0;         // wire::ContainerKind
+};
+
 // Module-level and class-body frames keep their locals in a dict.
 struct DictShadow {
   struct Entry {
@@ -31,6 +40,7 @@ struct DictShadow {
     bool contents_can_change;  // a container (or, with --repr, any object): re-check it
     bool ignored;       // a __dunder__ name: never recorded
     bool redacted;      // the name matches a redact pattern
+    ItemsShadow items;
   };
   std::vector<Entry> entries;
   PyObject* dict = nullptr;   // the namespace scanned last, and its version then
@@ -78,6 +88,9 @@ class ThreadState {
 
   std::vector<FrameShadow> stack;
   std::vector<uint64_t> fingerprints;
+  // Parallel to `fingerprints`; never shrinks: a frame's first event is a full state, which
+  // rewrites every slot's entry.
+  std::vector<ItemsShadow> items_shadows;
   uint64_t last_time_ns = 0;
   uint32_t clock_calls = 0;  // since the TSC clock was last recalibrated on this thread
 

@@ -46,19 +46,23 @@ wire::ContainerKind container_kind(PyObject* value, bool* is_container) {
 }
 
 // Visits the first `limit` items of an exact container (dict: key then value per item) without
-// allocating. Stops early when `visit` returns false. Returns the number of items visited.
+// allocating, except the first `skip` of them, which are only counted. Stops early when `visit`
+// returns false. Returns the number of items counted.
 template <typename Visit>
-size_t for_each_item(PyObject* value, wire::ContainerKind kind, size_t limit, Visit&& visit) {
+size_t for_each_item(PyObject* value, wire::ContainerKind kind, size_t limit, Visit&& visit, size_t skip = 0) {
   size_t count = 0;
   switch (kind) {
     case wire::ContainerKind::kList:
+      // Size and items re-read at each step: with --repr, user code runs inside `visit`.
+      count = std::min({skip, limit, static_cast<size_t>(PyList_GET_SIZE(value))});
+      while (count < limit && count < static_cast<size_t>(PyList_GET_SIZE(value))) {
+        if (!visit(PyList_GET_ITEM(value, count++), nullptr)) break;
+      }
+      break;
     case wire::ContainerKind::kTuple: {
-      const bool is_list = kind == wire::ContainerKind::kList;
-      Py_ssize_t size = is_list ? PyList_GET_SIZE(value) : PyTuple_GET_SIZE(value);
-      for (Py_ssize_t i = 0; i < size && count < limit; ++i) {
-        PyObject* item = is_list ? PyList_GET_ITEM(value, i) : PyTuple_GET_ITEM(value, i);
-        ++count;
-        if (!visit(item, nullptr)) break;
+      const size_t end = std::min(static_cast<size_t>(PyTuple_GET_SIZE(value)), limit);
+      for (count = std::min(skip, end); count < end;) {
+        if (!visit(PyTuple_GET_ITEM(value, count++), nullptr)) break;
       }
       break;
     }
@@ -66,7 +70,7 @@ size_t for_each_item(PyObject* value, wire::ContainerKind kind, size_t limit, Vi
       Py_ssize_t position = 0;
       PyObject *key, *item;
       while (count < limit && PyDict_Next(value, &position, &key, &item)) {
-        ++count;
+        if (count++ < skip) continue;
         if (!visit(key, item)) break;
       }
       break;
@@ -76,7 +80,7 @@ size_t for_each_item(PyObject* value, wire::ContainerKind kind, size_t limit, Vi
       Py_ssize_t position = 0;
       PyObject* key;
       while (count < limit && compat::set_next_entry(value, &position, &key)) {
-        ++count;
+        if (count++ < skip) continue;
         if (!visit(key, nullptr)) break;
       }
       break;
@@ -141,6 +145,18 @@ size_t utf8_prefix(PyObject* text, size_t max_chars, char* out, size_t capacity,
   return written;
 }
 
+// A small int in a Value field, the most common item, written without nested-length
+// patching (the same bytes as the general path). False for anything else, or without room.
+bool encode_small_int(wire::ProtoWriter& writer, uint32_t field, PyObject* value) {
+  using W = wire::ProtoWriter;
+  long long small;
+  if (Py_TYPE(value) != &PyLong_Type || !compat::long_small_value(value, &small)) return false;
+  uint8_t* at = writer.reserve(16);
+  if (!at) return false;
+  writer.commit_reserved(put_small_int_value(at, field, W::zigzag(small)));
+  return true;
+}
+
 bool is_ready_str(PyObject* value) {
 #if PY_VERSION_HEX < 0x030C0000
   return PyUnicode_IS_READY(value);
@@ -164,7 +180,7 @@ struct ValueCapture::Path {
 
 // An atom's recorded form cannot change while a container holds it (no --repr: objects are
 // recorded as type and id).
-bool ValueCapture::is_atom(PyObject* value) const {
+inline bool ValueCapture::is_atom(PyObject* value) const {
   PyTypeObject* type = Py_TYPE(value);
   if (value == Py_None || type == &PyBool_Type || type == &PyLong_Type || type == &PyFloat_Type ||
       type == &PyUnicode_Type || type == &PyBytes_Type)
@@ -174,7 +190,23 @@ bool ValueCapture::is_atom(PyObject* value) const {
   return !is_container && !limits_.call_repr;
 }
 
-uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Path* path) const {
+// A container's item: the items most containers hold (str with a cached hash, small ints) are
+// fingerprinted without a call, to the same value fingerprint_at gives; a local holding a long
+// list is walked at every line.
+inline uint64_t ValueCapture::item_fingerprint(PyObject* item, uint32_t depth, const Path* path) const {
+  PyTypeObject* type = Py_TYPE(item);
+  if (type == &PyUnicode_Type) {
+    const Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(item)->hash;
+    if (cached != -1 && is_ready_str(item))
+      return step(step(kTagStr, static_cast<uint64_t>(PyUnicode_GET_LENGTH(item))), static_cast<uint64_t>(cached));
+  } else if (type == &PyLong_Type) {
+    long long small;
+    if (compat::long_small_value(item, &small)) return step(kTagInt, static_cast<uint64_t>(small));
+  }
+  return fingerprint_at(item, depth, path, nullptr);
+}
+
+uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Path* path, ContainerScan* scan) const {
   if (value == Py_None) return kTagNone;
   PyTypeObject* type = Py_TYPE(value);
   if (type == &PyBool_Type) return step(kTagBool, value == Py_True);
@@ -216,29 +248,59 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
   wire::ContainerKind kind = container_kind(value, &is_container);
   if (is_container) {
     const Py_ssize_t length = container_length(value, kind);
-    uint64_t h = step(step(step(kTagList, static_cast<uint64_t>(kind)), object_id(value)), static_cast<uint64_t>(length));
-    if (depth >= limits_.max_depth || (path && path->contains(value))) return step(h, kTagCut);
+    // The items chain starts from the container's kind and id; the length is folded in last.
+    uint64_t h = step(step(kTagList, static_cast<uint64_t>(kind)), object_id(value));
+    size_t items = 0;
+    bool prefix_found = false;
+    uint64_t prefix_hash = 0;
     // A dict's version changes with every mutation and is unique across dicts (PEP 509), so a
-    // dict of atoms seen before with the same version has the same fingerprint.
+    // dict of atoms seen before with the same version has the same items.
     DictMemo* memo = nullptr;
     uint64_t version = 0;
     if (kind == wire::ContainerKind::kDict) {
       version = compat::dict_version(value);
       memo = &dict_memo_[(object_id(value) >> 4) % kDictMemoSlots];
-      if (memo->dict == value && memo->version == version && memo->depth == depth) return memo->fingerprint;
     }
-    Path here{value, path};
-    bool atoms_only = true;
-    for_each_item(value, kind, limits_.max_items, [&](PyObject* item, PyObject* dict_value) {
-      h = step(h, fingerprint_at(item, depth + 1, &here));
-      if (dict_value) {
-        h = step(h, fingerprint_at(dict_value, depth + 1, &here));
-        atoms_only = atoms_only && is_atom(item) && is_atom(dict_value);
+    if (depth >= limits_.max_depth || (path && path->contains(value))) {
+      h = step(h, kTagCut);
+    } else if (memo && memo->dict == value && memo->version == version && memo->depth == depth) {
+      h = memo->items_hash;
+      items = memo->items;
+      prefix_found = scan && scan->prefix_items == items;
+      prefix_hash = h;
+    } else {
+      // Only a top-level walk records a prefix: the recorder's delta base has that many items.
+      const size_t prefix_at = scan && scan->prefix_items ? scan->prefix_items : SIZE_MAX;
+      Path here{value, path};
+      bool atoms_only = true;
+      size_t seen = 0;
+      items = for_each_item(value, kind, limits_.max_items, [&](PyObject* item, PyObject* dict_value) {
+        if (seen++ == prefix_at) [[unlikely]] {
+          prefix_found = true;
+          prefix_hash = h;
+        }
+        h = step(h, item_fingerprint(item, depth + 1, &here));
+        if (dict_value) {
+          h = step(h, item_fingerprint(dict_value, depth + 1, &here));
+          atoms_only = atoms_only && is_atom(item) && is_atom(dict_value);
+        }
+        return true;
+      });
+      if (items == prefix_at) {
+        prefix_found = true;
+        prefix_hash = h;
       }
-      return true;
-    });
-    if (memo && atoms_only) *memo = {value, version, h, depth};
-    return h;
+      if (memo && atoms_only) *memo = {value, version, h, static_cast<uint32_t>(items), depth};
+    }
+    if (scan) {
+      scan->is_container = true;
+      scan->kind = kind;
+      scan->items = static_cast<uint32_t>(items);
+      scan->items_hash = h;
+      scan->prefix_found = prefix_found;
+      scan->prefix_hash = prefix_hash;
+    }
+    return step(h, static_cast<uint64_t>(length));
   }
   uint64_t h = step(step(kTagObject, reinterpret_cast<uintptr_t>(type)), object_id(value));
   if (limits_.call_repr) {
@@ -261,7 +323,7 @@ void ValueCapture::encode_redacted(wire::ProtoWriter& writer, uint32_t field) co
 }
 
 void ValueCapture::encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject* value, uint32_t depth,
-                             const Path* path, size_t budget_end) const {
+                             const Path* path, size_t budget_end, uint32_t reused_items) const {
   auto nested = writer.begin_nested(field);
   PyTypeObject* type = Py_TYPE(value);
   if (value == Py_None) {
@@ -310,6 +372,7 @@ void ValueCapture::encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject
     writer.bytes_field(f::Text::kText, buffer, bytes);
     writer.varint_field(f::Text::kLength, length);
     if (chars < length) writer.bool_field(f::Text::kTruncated, true);
+    if (chars < std::min<size_t>(length, limits_.max_string)) cut_by_budget_ = true;
     writer.end_nested(text);
   } else if (type == &PyBytes_Type) {
     auto blob = writer.begin_nested(f::Value::kBytes);
@@ -319,12 +382,13 @@ void ValueCapture::encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject
     writer.bytes_field(f::Blob::kData, PyBytes_AS_STRING(value), kept);
     writer.varint_field(f::Blob::kLength, length);
     if (kept < length) writer.bool_field(f::Blob::kTruncated, true);
+    if (kept < std::min<size_t>(length, limits_.max_string)) cut_by_budget_ = true;
     writer.end_nested(blob);
   } else {
     bool is_container;
     container_kind(value, &is_container);
     if (is_container)
-      encode_container(writer, value, depth, path, budget_end);
+      encode_container(writer, value, depth, path, budget_end, reused_items);
     else
       encode_object(writer, value, budget_end);
   }
@@ -332,7 +396,7 @@ void ValueCapture::encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject
 }
 
 void ValueCapture::encode_container(wire::ProtoWriter& writer, PyObject* value, uint32_t depth, const Path* path,
-                                    size_t budget_end) const {
+                                    size_t budget_end, uint32_t reused_items) const {
   bool is_container;
   wire::ContainerKind kind = container_kind(value, &is_container);
   const Py_ssize_t length = container_length(value, kind);
@@ -340,22 +404,33 @@ void ValueCapture::encode_container(wire::ProtoWriter& writer, PyObject* value, 
   writer.varint_field(f::Container::kKind, static_cast<uint32_t>(kind));
   writer.varint_field(f::Container::kId, object_id(value));
   writer.varint_field(f::Container::kLength, static_cast<uint64_t>(length));
+  // The caller's scan found that many items; only --repr code run since could have removed some.
+  if (reused_items > std::min<size_t>(static_cast<size_t>(length), limits_.max_items)) reused_items = 0;
+  if (reused_items) writer.varint_field(f::Container::kReusedItems, reused_items);
   bool truncated;
   if (depth >= limits_.max_depth || (path && path->contains(value))) {
     truncated = length > 0;
   } else {
     Path here{value, path};
     bool cut = false;
-    size_t visited = for_each_item(value, kind, limits_.max_items, [&](PyObject* item, PyObject* dict_value) {
-      if (writer.size() + kItemReserve * (dict_value ? 2 : 1) > budget_end) {
-        cut = true;
-        return false;
-      }
-      encode_at(writer, f::Container::kItems, item, depth + 1, &here, budget_end);
-      if (dict_value) encode_at(writer, f::Container::kItems, dict_value, depth + 1, &here, budget_end);
-      return true;
-    });
-    if (cut && visited > 0) --visited;  // the item that did not fit was not written
+    size_t visited = for_each_item(
+        value, kind, limits_.max_items,
+        [&](PyObject* item, PyObject* dict_value) {
+          if (writer.size() + kItemReserve * (dict_value ? 2 : 1) > budget_end) {
+            cut = true;
+            return false;
+          }
+          if (!encode_small_int(writer, f::Container::kItems, item))
+            encode_at(writer, f::Container::kItems, item, depth + 1, &here, budget_end);
+          if (dict_value && !encode_small_int(writer, f::Container::kItems, dict_value))
+            encode_at(writer, f::Container::kItems, dict_value, depth + 1, &here, budget_end);
+          return true;
+        },
+        reused_items);
+    if (cut) {
+      --visited;  // the item that did not fit was not written
+      cut_by_budget_ = true;
+    }
     truncated = cut || visited < static_cast<size_t>(length);
   }
   if (truncated) writer.bool_field(f::Container::kTruncated, true);
@@ -375,7 +450,9 @@ void ValueCapture::encode_object(wire::ProtoWriter& writer, PyObject* value, siz
       size_t chars = 0;
       size_t bytes = utf8_prefix(repr, limits_.max_string, buffer, std::min(room, sizeof buffer), &chars);
       writer.bytes_field(f::ObjectRef::kRepr, buffer, bytes);
-      if (chars < static_cast<size_t>(PyUnicode_GET_LENGTH(repr))) writer.bool_field(f::ObjectRef::kReprTruncated, true);
+      const size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(repr));
+      if (chars < length) writer.bool_field(f::ObjectRef::kReprTruncated, true);
+      if (chars < std::min<size_t>(length, limits_.max_string)) cut_by_budget_ = true;
     } else if (!repr) {
       PyObject *type, *error, *traceback;
       PyErr_Fetch(&type, &error, &traceback);

@@ -6,6 +6,11 @@
 // to send a local again only when what would be recorded changed: a mutation anywhere within
 // the limits (an item appended to a list reached through a dict) changes the fingerprint,
 // and so does a new object that happens to reuse a freed object's address.
+//
+// A container's fingerprint is its length folded into a chain over its kind, id and items, and
+// the walk reports that chain (ContainerScan), so the recorder can tell in the same walk that a
+// changed local is the same container with the same first items and send only what follows
+// them (Container.reused_items).
 #pragma once
 
 #include <array>
@@ -41,30 +46,60 @@ inline uint64_t float_fingerprint(PyObject* value) {
 }
 }  // namespace detail
 
+// Writes a Value holding the small int with zigzag encoding `zigzag` as field `field` (the same
+// bytes as the general nested path, without length patching); returns the end. Needs 13 bytes.
+inline uint8_t* put_small_int_value(uint8_t* at, uint32_t field, uint64_t zigzag) {
+  using W = wire::ProtoWriter;
+  *at++ = W::tag_byte(field, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(zigzag));
+  *at++ = W::tag_byte(wire::fields::Value::kInt, wire::kVarint);
+  W::put_varint(at, zigzag);
+  return at;
+}
+
+// What one fingerprint walk learned about a top-level container.
+struct ContainerScan {
+  uint32_t prefix_items = 0;   // in: report the chain after this many items (0: not needed)
+  bool is_container = false;   // out; the caller clears it before each walk
+  bool prefix_found = false;   // the value has at least `prefix_items` items: prefix_hash is set
+  wire::ContainerKind kind = wire::ContainerKind::kList;
+  uint32_t items = 0;          // items a record of the value holds (0 when cut by depth)
+  uint64_t items_hash = 0;     // chain over those items
+  uint64_t prefix_hash = 0;    // chain over the first `prefix_items` of them
+};
+
 class ValueCapture {
  public:
   explicit ValueCapture(const CaptureLimits& limits) : limits_(limits) {}
 
-  // Inline for the common scalars; everything else walks the value.
-  uint64_t fingerprint(PyObject* value) const {
+  // Inline for the common scalars; everything else walks the value. `scan`, if given, is
+  // filled when `value` is a container.
+  uint64_t fingerprint(PyObject* value, ContainerScan* scan = nullptr) const {
     PyTypeObject* type = Py_TYPE(value);
     long long small;
     if (type == &PyLong_Type && compat::long_small_value(value, &small))
       return detail::step(detail::tags::kTagInt, static_cast<uint64_t>(small));
     if (type == &PyFloat_Type) return detail::float_fingerprint(value);
-    return fingerprint_at(value, 0, nullptr);
+    return fingerprint_at(value, 0, nullptr, scan);
   }
   // Encodes `value` as a pyrewind.v1.Value in field `field`, using at most about `budget`
   // bytes of `writer`: containers and strings that would exceed it are cut and marked.
-  void encode(wire::ProtoWriter& writer, uint32_t field, PyObject* value, size_t budget) const {
+  // `reused_items` > 0: `value` is a container whose first `reused_items` items the reader
+  // already holds (a ContainerScan prefix matched); only the items after them are written.
+  // Returns false when the budget cut something, so the record holds less than the
+  // fingerprint describes.
+  bool encode(wire::ProtoWriter& writer, uint32_t field, PyObject* value, size_t budget,
+              uint32_t reused_items = 0) const {
     long long small;
     if (Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small)) {  // inline: most locals
       auto nested = writer.begin_nested(field);
       writer.sint_field(wire::fields::Value::kInt, small);
       writer.end_nested(nested);
-      return;
+      return true;
     }
-    encode_at(writer, field, value, 0, nullptr, writer.size() + budget);
+    cut_by_budget_ = false;
+    encode_at(writer, field, value, 0, nullptr, writer.size() + budget, reused_items);
+    return !cut_by_budget_;
   }
   void encode_redacted(wire::ProtoWriter& writer, uint32_t field) const;
 
@@ -75,24 +110,27 @@ class ValueCapture {
 
  private:
   struct Path;  // the containers being walked, for cycle detection
-  // Fingerprints of dicts of atoms by identity and version (direct-mapped; GIL-serialised).
+  // Item chains of dicts of atoms by identity and version (direct-mapped; GIL-serialised).
   struct DictMemo {
     PyObject* dict = nullptr;
     uint64_t version = 0;
-    uint64_t fingerprint = 0;
+    uint64_t items_hash = 0;
+    uint32_t items = 0;
     uint32_t depth = 0;
   };
   static constexpr size_t kDictMemoSlots = 251;
   bool is_atom(PyObject* value) const;
-  uint64_t fingerprint_at(PyObject* value, uint32_t depth, const Path* path) const;
+  uint64_t fingerprint_at(PyObject* value, uint32_t depth, const Path* path, ContainerScan* scan) const;
+  uint64_t item_fingerprint(PyObject* item, uint32_t depth, const Path* path) const;
   void encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject* value, uint32_t depth,
-                 const Path* path, size_t budget_end) const;
+                 const Path* path, size_t budget_end, uint32_t reused_items = 0) const;
   void encode_container(wire::ProtoWriter& writer, PyObject* value, uint32_t depth, const Path* path,
-                        size_t budget_end) const;
+                        size_t budget_end, uint32_t reused_items) const;
   void encode_object(wire::ProtoWriter& writer, PyObject* value, size_t budget_end) const;
 
   const CaptureLimits& limits_;
   mutable std::array<DictMemo, kDictMemoSlots> dict_memo_{};
+  mutable bool cut_by_budget_ = false;  // set by the encode in progress
 };
 
 }  // namespace pyrewind::agent

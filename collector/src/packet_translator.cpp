@@ -140,10 +140,12 @@ bool PacketTranslator::handle_event(uint32_t writer_id, const uint8_t* data, siz
   uint64_t delta = 0;
   uint64_t kind = 0;
   uint64_t code_id = 0;
+  bool full_state = false;
+  ValidationFacts facts;
   wire::ProtoReader reader(data, size);
   wire::Field field;
   while (reader.next(field)) {
-    if (!validate_field(MessageType::kEvent, field)) return false;
+    if (!validate_field(MessageType::kEvent, field, 2, &facts)) return false;
     switch (field.number) {
       case f::Event::kTimeDeltaNs:
         delta = field.varint;  // last one wins, as in protobuf
@@ -157,6 +159,9 @@ bool PacketTranslator::handle_event(uint32_t writer_id, const uint8_t* data, siz
       case f::Event::kCodeId:
         code_id = field.varint;
         break;
+      case f::Event::kFullState:
+        full_state = field.varint != 0;
+        break;
       default:
         break;
     }
@@ -169,6 +174,10 @@ bool PacketTranslator::handle_event(uint32_t writer_id, const uint8_t* data, siz
       kind > static_cast<uint64_t>(wire::EventKind::kExceptionHandled)) {
     return false;
   }
+  // A delta refers to the binding's value at the frame's previous event: a CALL or a full
+  // state has none to refer to.
+  if (facts.container_deltas != 0 && (kind != static_cast<uint64_t>(wire::EventKind::kLine) || full_state))
+    return false;
 
   if (writer_id != clock_writer_ || clock_ == nullptr) {
     clock_ = &clocks_[writer_id];

@@ -2,7 +2,8 @@
 // vs file packet forms"), at the wire level, without libprotobuf:
 //   Event        drop time_delta_ns(2), add thread(9) = writer id and time_ns(11) = absolute
 //                time (the writer's running time: chunk base + the deltas so far); every other
-//                field's bytes are copied verbatim.
+//                field's bytes are copied verbatim, container deltas (Container.reused_items)
+//                included: readers resolve them against the binding's previous value.
 //   StringDef, CodeDef, ThreadStart, ThreadEnd, AgentStatus -> the matching RecordingWriter
 //                call, with the packet bytes verbatim once validated.
 //   chunk-header drop counts and ring Loss packets -> Loss packets.

@@ -21,6 +21,7 @@ enum class Kind : uint8_t {
   kBytes,         // length-delimited, anything
   kMessage,       // length-delimited, a nested message of `message`
   kRepeatedVarint,  // repeated integer: unpacked varints or packed runs
+  kForbidden,     // a schema field that is malformed in this context
 };
 
 struct FieldSpec {
@@ -59,7 +60,7 @@ constexpr FieldSpec kEventFields[] = {
     {f::Event::kLocalsIncomplete, Kind::kVarint}};
 constexpr FieldSpec kBindingFields[] = {{f::Binding::kSlot, Kind::kVarint},
                                         {f::Binding::kName, Kind::kString},
-                                        {f::Binding::kValue, Kind::kMessage, MessageType::kValue},
+                                        {f::Binding::kValue, Kind::kMessage, MessageType::kBindingValue},
                                         {f::Binding::kUnbound, Kind::kVarint}};
 constexpr FieldSpec kExceptionInfoFields[] = {{f::ExceptionInfo::kTypeName, Kind::kString},
                                               {f::ExceptionInfo::kMessage, Kind::kString},
@@ -83,11 +84,24 @@ constexpr FieldSpec kTextFields[] = {
     {f::Text::kText, Kind::kString}, {f::Text::kLength, Kind::kVarint}, {f::Text::kTruncated, Kind::kVarint}};
 constexpr FieldSpec kBlobFields[] = {
     {f::Blob::kData, Kind::kBytes}, {f::Blob::kLength, Kind::kVarint}, {f::Blob::kTruncated, Kind::kVarint}};
+// Only a binding's own value can refer to the binding's previous value.
 constexpr FieldSpec kContainerFields[] = {{f::Container::kKind, Kind::kVarint},
                                           {f::Container::kId, Kind::kVarint},
                                           {f::Container::kLength, Kind::kVarint},
                                           {f::Container::kItems, Kind::kMessage, MessageType::kValue},
-                                          {f::Container::kTruncated, Kind::kVarint}};
+                                          {f::Container::kTruncated, Kind::kVarint},
+                                          {f::Container::kReusedItems, Kind::kForbidden}};
+
+// `fields` with the spec of field `replacement.number` replaced by `replacement`.
+template <size_t N>
+constexpr std::array<FieldSpec, N> with_field(const FieldSpec (&fields)[N], FieldSpec replacement) {
+  std::array<FieldSpec, N> out{};
+  for (size_t i = 0; i < N; ++i) out[i] = fields[i].number == replacement.number ? replacement : fields[i];
+  return out;
+}
+constexpr auto kBindingValueFields =
+    with_field(kValueFields, {f::Value::kContainer, Kind::kMessage, MessageType::kBindingContainer});
+constexpr auto kBindingContainerFields = with_field(kContainerFields, {f::Container::kReusedItems, Kind::kVarint});
 constexpr FieldSpec kObjectRefFields[] = {{f::ObjectRef::kTypeName, Kind::kString},
                                           {f::ObjectRef::kId, Kind::kVarint},
                                           {f::ObjectRef::kRepr, Kind::kString},
@@ -105,14 +119,19 @@ template <size_t N>
 constexpr MessageSpec spec(const FieldSpec (&fields)[N]) {
   return {fields, N};
 }
+template <size_t N>
+constexpr MessageSpec spec(const std::array<FieldSpec, N>& fields) {
+  return {fields.data(), N};
+}
 
 // Indexed by MessageType.
 constexpr MessageSpec kSpecs[] = {
     spec(kStringDefFields), spec(kCodeDefFields),  spec(kThreadStartFields), spec(kThreadEndFields),
     spec(kEventFields),     spec(kBindingFields),  spec(kExceptionInfoFields), spec(kValueFields),
     spec(kBigIntFields),    spec(kTextFields),     spec(kBlobFields),        spec(kContainerFields),
-    spec(kObjectRefFields), spec(kLossFields),     spec(kAgentStatusFields)};
-static_assert(std::size(kSpecs) == static_cast<size_t>(MessageType::kAgentStatus) + 1);
+    spec(kObjectRefFields), spec(kLossFields),     spec(kAgentStatusFields), spec(kBindingValueFields),
+    spec(kBindingContainerFields)};
+static_assert(std::size(kSpecs) == static_cast<size_t>(MessageType::kBindingContainer) + 1);
 
 // Field number -> index into the message's FieldSpecs (-1: unknown), so looking a field up
 // costs one load on the collector's per-event path. Every schema field number is below 16.
@@ -221,7 +240,7 @@ std::string to_valid_utf8(std::string_view text) {
   return out;
 }
 
-bool validate_field(MessageType type, const wire::Field& field, int nesting) {
+bool validate_field(MessageType type, const wire::Field& field, int nesting, ValidationFacts* facts) {
   const FieldSpec* spec = find_field(type, field.number);
   if (spec == nullptr) return true;  // unknown field: well-formed (ProtoReader checked) is enough
   switch (spec->kind) {
@@ -235,22 +254,31 @@ bool validate_field(MessageType type, const wire::Field& field, int nesting) {
       return field.wire_type == wire::kLengthDelimited;
     case Kind::kMessage:
       return field.wire_type == wire::kLengthDelimited &&
-             validate_message(spec->message, field.bytes, field.size, nesting + 1);
+             validate_message(spec->message, field.bytes, field.size, nesting + 1, facts);
     case Kind::kRepeatedVarint:
       return field.wire_type == wire::kVarint ||
              (field.wire_type == wire::kLengthDelimited && valid_packed_varints(field.bytes, field.size));
+    case Kind::kForbidden:
+      return false;
   }
   return false;
 }
 
-bool validate_message(MessageType type, const uint8_t* data, size_t size, int nesting) {
+bool validate_message(MessageType type, const uint8_t* data, size_t size, int nesting, ValidationFacts* facts) {
   if (nesting > kMaxPacketNesting) return false;
   wire::ProtoReader reader(data, size);
   wire::Field field;
+  uint64_t length = 0;
+  uint64_t reused = 0;
   while (reader.next(field)) {
-    if (!validate_field(type, field, nesting)) return false;
+    if (!validate_field(type, field, nesting, facts)) return false;
+    if (type != MessageType::kBindingContainer) continue;
+    if (field.number == f::Container::kLength) length = field.varint;  // last one wins, as in protobuf
+    if (field.number == f::Container::kReusedItems) reused = field.varint;
   }
-  return reader.ok();
+  if (!reader.ok() || reused > length) return false;
+  if (reused != 0 && facts) ++facts->container_deltas;
+  return true;
 }
 
 }  // namespace pyrewind::collector

@@ -33,6 +33,14 @@ enum class MessageType : uint8_t {
   kObjectRef,
   kLoss,
   kAgentStatus,
+  kBindingValue,      // a Binding's value: its container may be a delta (Container.reused_items)
+  kBindingContainer,
+};
+
+// What validation found that the caller must judge in context.
+struct ValidationFacts {
+  uint64_t container_deltas = 0;  // binding values sent as deltas: only valid in a LINE event
+                                  // without full_state
 };
 
 // Nesting levels allowed inside one Packet (the Packet itself is level 1). libprotobuf refuses
@@ -41,12 +49,15 @@ enum class MessageType : uint8_t {
 constexpr int kMaxPacketNesting = 96;
 
 // True when `data` is a well-formed message of `type`. `nesting` is the level `data` sits at.
-bool validate_message(MessageType type, const uint8_t* data, size_t size, int nesting = 2);
+// A container delta (Container.reused_items) is well-formed only as a binding's value, and
+// reuses at most `length` items; `facts`, if given, counts the deltas seen.
+bool validate_message(MessageType type, const uint8_t* data, size_t size, int nesting = 2,
+                      ValidationFacts* facts = nullptr);
 
 // True when `field`, read by ProtoReader from a message of `type` at level `nesting`, is valid
 // for that message (the wire type its schema wants; UTF-8 strings; valid nested messages).
 // Lets a caller that walks a message's fields anyway validate in the same pass.
-bool validate_field(MessageType type, const wire::Field& field, int nesting = 2);
+bool validate_field(MessageType type, const wire::Field& field, int nesting = 2, ValidationFacts* facts = nullptr);
 
 // RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF), which is what
 // libprotobuf requires of proto3 `string` fields.

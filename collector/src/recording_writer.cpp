@@ -286,7 +286,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::string& path
     return nullptr;
   };
   v1::RecordingHeader h = header;
-  if (h.format_version() == 0) h.set_format_version(fmt::kFormatVersion);
+  h.set_format_version(fmt::kFormatVersion);  // what this writer writes, whatever the caller set
   std::string header_bytes;
   if (!h.SerializeToString(&header_bytes)) return set_error("cannot encode the recording header");
   if (header_bytes.size() > fmt::kMaxHeaderLength)

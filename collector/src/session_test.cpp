@@ -25,6 +25,7 @@
 #include "proto/ring/segment.h"
 #include "proto/ring/writer.h"
 #include "proto/wire/fields.h"
+#include "proto/wire/proto_reader.h"
 #include "proto/wire/proto_writer.h"
 #include "pyrewind/v1/recording.pb.h"
 #include "pyrewind/v1/trace.pb.h"
@@ -778,7 +779,129 @@ TEST(Session, CorruptRingChunkIsReportedNotFatal) {
   EXPECT_EQ(c.events.size(), 1u);
 }
 
+// A list container {kind, id 5, length, reused_items, items...} in field `field` of `o`.
+struct ListSpec {
+  uint64_t length = 30;
+  uint64_t reused = 25;
+  std::vector<int64_t> items;
+  bool reused_as_bytes = false;  // wrong wire type for reused_items
+  bool nested_delta = false;     // one more item: a delta list inside this one
+};
+
+void write_list(wire::ProtoWriter& o, uint32_t field, const ListSpec& spec) {
+  auto value = o.begin_nested(field);
+  auto list = o.begin_nested(f::Value::kContainer);
+  o.varint_field(f::Container::kKind, static_cast<uint32_t>(wire::ContainerKind::kList));
+  o.varint_field(f::Container::kId, 5);
+  o.varint_field(f::Container::kLength, spec.length);
+  if (spec.reused_as_bytes)
+    o.bytes_field(f::Container::kReusedItems, "\x19", 1);
+  else if (spec.reused)
+    o.varint_field(f::Container::kReusedItems, spec.reused);
+  for (int64_t item : spec.items) {
+    auto v = o.begin_nested(f::Container::kItems);
+    o.sint_field(f::Value::kInt, item);
+    o.end_nested(v);
+  }
+  if (spec.nested_delta) write_list(o, f::Container::kItems, ListSpec{});
+  o.bool_field(f::Container::kTruncated, true);
+  o.end_nested(list);
+  o.end_nested(value);
+}
+
+// An event of `kind` whose slot 0 is bound to the list `spec` (and, for RETURN, returns it).
+Bytes list_event(wire::EventKind kind, const ListSpec& spec, bool full_state = false) {
+  Encoder e;
+  auto& o = e.out();
+  auto body = o.begin_nested(f::Packet::kEvent);
+  o.varint_field(f::Event::kKind, static_cast<uint32_t>(kind));
+  o.varint_field(f::Event::kTimeDeltaNs, 1);
+  o.varint_field(f::Event::kCodeId, 7);
+  o.varint_field(f::Event::kLine, 99);
+  if (full_state) o.bool_field(f::Event::kFullState, true);
+  if (kind == wire::EventKind::kReturn) {
+    write_list(o, f::Event::kValue, spec);
+  } else {
+    auto binding = o.begin_nested(f::Event::kLocals);
+    o.varint_field(f::Binding::kSlot, 0);
+    write_list(o, f::Binding::kValue, spec);
+    o.end_nested(binding);
+  }
+  o.end_nested(body);
+  return e.take();
+}
+
+// A container delta refers to the binding's previous value: the collector passes it on
+// verbatim where that value exists (a LINE without full_state) and rejects it anywhere else.
+TEST(Session, ContainerDeltasOnlyWhereThePreviousValueExists) {
+  Harness h;
+  FakeThread t(h.header(), 0);
+  define_basics(t, "MainThread");
+  using K = wire::EventKind;
+  const std::vector<Bytes> good = {
+      list_event(K::kLine, ListSpec{}),                          // length changed only
+      list_event(K::kLine, ListSpec{26, 25, {7}}),               // one item appended
+      list_event(K::kLine, ListSpec{30, 0, {1, 2}}),             // a complete value
+      list_event(K::kReturn, ListSpec{30, 0, {1}}),
+  };
+  const std::vector<Bytes> bad = {
+      list_event(K::kCall, ListSpec{}),                          // a CALL states everything
+      list_event(K::kLine, ListSpec{}, /*full_state=*/true),
+      list_event(K::kException, ListSpec{}),
+      list_event(K::kReturn, ListSpec{}),                        // a return value has no previous value
+      list_event(K::kLine, ListSpec{30, 0, {1}, false, true}),   // a delta inside an item
+      list_event(K::kLine, ListSpec{24, 25, {}}),                // reuses more than the length
+      list_event(K::kLine, ListSpec{30, 25, {}, true}),          // reused_items not a varint
+  };
+  for (const Bytes& packet : good) ASSERT_TRUE(t.put(packet));
+  for (const Bytes& packet : bad) ASSERT_TRUE(t.put(packet));
+  t.writer.finish();
+  ASSERT_TRUE(h.session->finish({0, true}));
+  EXPECT_EQ(h.session->stats().malformed_packets, bad.size());
+
+  Contents c = read_recording(h.path);
+  ASSERT_EQ(c.events.size(), good.size());
+  const v1::Container& delta = c.events[0].locals(0).value().container();
+  EXPECT_EQ(delta.reused_items(), 25u);
+  EXPECT_EQ(delta.length(), 30u);
+  EXPECT_EQ(delta.items_size(), 0);
+  EXPECT_TRUE(delta.truncated());
+  const v1::Container& appended = c.events[1].locals(0).value().container();
+  EXPECT_EQ(appended.reused_items(), 25u);
+  ASSERT_EQ(appended.items_size(), 1);
+  EXPECT_EQ(appended.items(0).int_value(), 7);
+  EXPECT_EQ(c.events[2].locals(0).value().container().reused_items(), 0u);
+  EXPECT_EQ(c.events[3].value().container().items_size(), 1);
+}
+
 // --- validator ---------------------------------------------------------------------------
+
+TEST(Validator, ContainerDeltasOnlyInABindingsOwnValue) {
+  auto bytes_of = [](uint32_t field, const ListSpec& spec) {
+    Encoder e;
+    write_list(e.out(), field, spec);
+    Bytes out = e.take();
+    // Strip the field's tag and length: validate_message takes the message body.
+    wire::ProtoReader reader(out.data(), out.size());
+    wire::Field field_read;
+    EXPECT_TRUE(reader.next(field_read));
+    return Bytes(field_read.bytes, field_read.bytes + field_read.size);
+  };
+  const Bytes delta = bytes_of(1, ListSpec{});
+  const Bytes nested = bytes_of(1, ListSpec{30, 0, {}, false, true});
+  const Bytes too_many = bytes_of(1, ListSpec{3, 4, {}});
+  ValidationFacts facts;
+  EXPECT_TRUE(validate_message(MessageType::kBindingValue, delta.data(), delta.size(), 2, &facts));
+  EXPECT_EQ(facts.container_deltas, 1u);
+  EXPECT_FALSE(validate_message(MessageType::kValue, delta.data(), delta.size()));
+  EXPECT_FALSE(validate_message(MessageType::kBindingValue, nested.data(), nested.size()));
+  EXPECT_FALSE(validate_message(MessageType::kBindingValue, too_many.data(), too_many.size()));
+  const Bytes complete = bytes_of(1, ListSpec{30, 0, {1, 2}});
+  facts = {};
+  EXPECT_TRUE(validate_message(MessageType::kBindingValue, complete.data(), complete.size(), 2, &facts));
+  EXPECT_TRUE(validate_message(MessageType::kValue, complete.data(), complete.size()));
+  EXPECT_EQ(facts.container_deltas, 0u);
+}
 
 TEST(Validator, Utf8) {
   auto ok = [](const std::string& s) { return valid_utf8(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };

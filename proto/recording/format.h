@@ -15,7 +15,11 @@
 namespace pyrewind::recording {
 
 constexpr char kFileMagic[8] = {'P', 'Y', 'R', 'W', 'R', 'E', 'C', '\n'};
-constexpr uint32_t kFormatVersion = 1;
+// Version 2: bindings' values may be container deltas (trace.proto Container.reused_items),
+// which a version-1 reader would show as containers missing their first items. Version 1 is
+// version 2 without deltas, so readers read both.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestReadableFormatVersion = 1;
 constexpr uint32_t kMaxHeaderLength = 1u << 20;
 
 constexpr uint32_t kChunkMagic = 0x4b435752;    // "RWCK"

@@ -34,7 +34,7 @@ namespace BigInt { constexpr uint32_t kNegative = 1, kMagnitudeLe = 2, kBitLengt
 namespace Text { constexpr uint32_t kText = 1, kLength = 2, kTruncated = 3; }
 namespace Blob { constexpr uint32_t kData = 1, kLength = 2, kTruncated = 3; }
 namespace Container {
-constexpr uint32_t kKind = 1, kId = 2, kLength = 3, kItems = 4, kTruncated = 5;
+constexpr uint32_t kKind = 1, kId = 2, kLength = 3, kItems = 4, kTruncated = 5, kReusedItems = 6;
 }
 namespace ObjectRef {
 constexpr uint32_t kTypeName = 1, kId = 2, kRepr = 3, kReprTruncated = 4, kReprError = 5;

@@ -108,7 +108,8 @@ TEST(Fields, Values) {
                                               {"id", f::Container::kId},
                                               {"length", f::Container::kLength},
                                               {"items", f::Container::kItems},
-                                              {"truncated", f::Container::kTruncated}});
+                                              {"truncated", f::Container::kTruncated},
+                                              {"reused_items", f::Container::kReusedItems}});
   check_message(v1::ObjectRef::descriptor(), {{"type_name", f::ObjectRef::kTypeName},
                                               {"id", f::ObjectRef::kId},
                                               {"repr", f::ObjectRef::kRepr},

@@ -45,6 +45,10 @@ CASES = [
     Case("huge", [program("huge.py")]),
     Case("selfref", [program("selfref.py")]),
     Case("mutation", [program("mutation.py")]),
+    # Container deltas: growing, shrinking, front inserts, item changes, aliases, rebinding.
+    Case("containers_grow", [program("containers_grow.py")]),
+    Case("containers_grow_small_limits", [program("containers_grow.py")],
+         options=["--max-items", "3", "--max-depth", "1", "--max-string", "8"]),
     Case("redaction", [program("redaction.py")]),
     Case("values", [program("values.py")]),
     # ~15000 events: many ring chunks, so delta-encoded locals cross chunk boundaries.

@@ -187,7 +187,7 @@ TEST(Info, TextAndJson) {
         "Started:       2023-11-14T22:13:20.123Z\n", "Exit status:   exit code 3\n", "Code objects:  3\n",
         "Events:        18\n", "  line               10\n", "  exception_handled  1\n",
         "Losses:        7 records (700 bytes) dropped\n", "Threads:       2\n", "MainThread", "worker",
-        "Agent messages:\n  tracing stopped: test\n", ", 3 chunks, format version 1\n"})
+        "Agent messages:\n  tracing stopped: test\n", ", 3 chunks, format version 2\n"})
     EXPECT_NE(c.out.find(expected), std::string::npos) << expected << "\n---\n" << c.out;
 
   o.json = true;

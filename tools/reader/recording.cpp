@@ -404,9 +404,9 @@ bool Recording::load(const std::string& path, std::string* error, const OpenOpti
   uint32_t words[2];
   std::memcpy(words, prefix + sizeof fmt::kFileMagic, sizeof words);
   format_version_ = words[0];
-  if (format_version_ != fmt::kFormatVersion) {
-    *error = "unsupported format version " + std::to_string(format_version_) + " (this pyrewind reads version " +
-             std::to_string(fmt::kFormatVersion) + ")";
+  if (format_version_ < fmt::kOldestReadableFormatVersion || format_version_ > fmt::kFormatVersion) {
+    *error = "unsupported format version " + std::to_string(format_version_) + " (this pyrewind reads versions " +
+             std::to_string(fmt::kOldestReadableFormatVersion) + " to " + std::to_string(fmt::kFormatVersion) + ")";
     return false;
   }
   uint32_t header_length = words[1];

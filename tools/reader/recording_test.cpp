@@ -212,7 +212,26 @@ TEST(Recording, OpenErrorsAreClear) {
   uint32_t v = 7;
   std::memcpy(&wrong_version[8], &v, 4);
   write_file(dir.file("version.rwd"), wrong_version);
-  EXPECT_EQ(open_error(dir.file("version.rwd")), "unsupported format version 7 (this pyrewind reads version 1)");
+  EXPECT_EQ(open_error(dir.file("version.rwd")), "unsupported format version 7 (this pyrewind reads versions 1 to 2)");
+  v = 0;
+  std::memcpy(&wrong_version[8], &v, 4);
+  write_file(dir.file("version0.rwd"), wrong_version);
+  EXPECT_EQ(open_error(dir.file("version0.rwd")), "unsupported format version 0 (this pyrewind reads versions 1 to 2)");
+
+  // Version 1 is version 2 without container deltas: still read. The header states the
+  // version twice, outside and as its first field (tag 0x08, then the varint).
+  std::string version1 = bytes;
+  ASSERT_EQ(fmt::kFormatVersion, 2u);
+  ASSERT_EQ(version1.substr(16, 2), std::string("\x08\x02"));
+  v = 1;
+  std::memcpy(&version1[8], &v, 4);
+  version1[17] = '\x01';
+  write_file(dir.file("version1.rwd"), version1);
+  std::string error;
+  auto old = Recording::open(dir.file("version1.rwd"), &error);
+  ASSERT_TRUE(old) << error;
+  EXPECT_EQ(old->format_version(), 1u);
+  EXPECT_EQ(old->summary().event_count(), write_sample(dir.file("again.rwd")));
 
   std::string huge_header = bytes;
   uint32_t len = fmt::kMaxHeaderLength + 1;

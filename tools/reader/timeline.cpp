@@ -9,6 +9,38 @@ namespace {
 constexpr uint32_t kMaxSlots = 1u << 16;  // far above any real co_nlocalsplus; guards bad input
 constexpr size_t kCompactAfter = 16;      // tombstones tolerated before compacting dict locals
 
+// Stores `incoming` in `current`, the binding's value so far (`bound`: it has one). A container
+// delta keeps the first reused_items items of `current`, which must be the same container, and
+// appends the items it carries. Returns false when the delta cannot be resolved (no such
+// previous value: corrupt input, or a timeline started mid-recording): the container is then
+// stored with its kind, id and length but no items, marked truncated.
+bool assign_value(v1::Value& current, bool bound, const v1::Value& incoming) {
+  if (!incoming.has_container() || incoming.container().reused_items() == 0) {
+    current = incoming;
+    return true;
+  }
+  const v1::Container& delta = incoming.container();
+  const uint64_t per_item = delta.kind() == v1::CONTAINER_DICT ? 2 : 1;  // dict: key, value
+  if (bound && current.has_container()) {
+    v1::Container& base = *current.mutable_container();
+    const uint64_t held = static_cast<uint64_t>(base.items_size());
+    if (base.kind() == delta.kind() && base.id() == delta.id() && delta.reused_items() <= held / per_item) {
+      const int keep = static_cast<int>(delta.reused_items() * per_item);
+      base.mutable_items()->DeleteSubrange(keep, base.items_size() - keep);
+      for (const v1::Value& item : delta.items()) *base.add_items() = item;
+      base.set_length(delta.length());
+      base.set_truncated(delta.truncated());
+      return true;
+    }
+  }
+  current = incoming;
+  v1::Container& unresolved = *current.mutable_container();
+  unresolved.clear_items();
+  unresolved.clear_reused_items();
+  unresolved.set_truncated(true);
+  return false;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -58,11 +90,13 @@ void Frame::apply(const v1::Binding& binding) {
       return;
     }
     if (it != named_index_.end()) {
-      named_[it->second].value = binding.value();  // rebinding keeps the dict position
+      // Rebinding keeps the dict position.
+      if (!assign_value(named_[it->second].value, true, binding.value())) complete_ = false;
       return;
     }
     named_index_.emplace(binding.name(), named_.size());
-    named_.push_back(Named{binding.name(), binding.value(), true});
+    named_.push_back(Named{binding.name(), {}, true});
+    if (!assign_value(named_.back().value, false, binding.value())) complete_ = false;
     ++named_live_;
     return;
   }
@@ -79,8 +113,8 @@ void Frame::apply(const v1::Binding& binding) {
     s.bound = false;
     s.value.Clear();
   } else {
+    if (!assign_value(s.value, s.bound, binding.value())) complete_ = false;
     s.bound = true;
-    s.value = binding.value();
   }
 }
 

@@ -12,7 +12,9 @@
 //
 // Reconstruction follows sys.settrace semantics: CALL pushes a frame whose locals are the full
 // state given; LINE applies the delta (Binding.slot names via CodeDef.local_name_ids; dict-based
-// frames use Binding.name; `unbound` deletes; `full_state` replaces); RETURN pops. The event's
+// frames use Binding.name; `unbound` deletes; `full_state` replaces; a container delta,
+// Container.reused_items, takes its first items from the binding's previous value, so every
+// value returned is complete); RETURN pops. The event's
 // `depth` is authoritative: when the reconstructed stack disagrees (records were lost, or the
 // timeline started mid-recording) the stack is cut or padded with unknown frames, and frames
 // whose locals may be stale report locals_complete() == false until a full state arrives.
@@ -48,7 +50,8 @@ class Frame {
   const CodeInfo* code() const { return code_; }  // never null once on a stack
   uint32_t depth() const { return depth_; }
   // False when records of this frame's thread were lost (or the frame was first seen after a
-  // gap) and no full state has arrived since: locals shown may be missing or stale.
+  // gap, or a container delta had no previous value to apply to: its items are then missing)
+  // and no full state has arrived since: locals shown may be missing or stale.
   bool locals_complete() const { return complete_; }
 
   // Calls f(const std::string& name, const v1::Value& value) for every bound local, in order:

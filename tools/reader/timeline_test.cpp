@@ -344,6 +344,119 @@ TEST(Timeline, ResyncsAfterLossAndDepthMismatch) {
   EXPECT_EQ(seen[6], std::make_pair(std::string("{}"), false));
 }
 
+// A container delta: `value` (a container) sent with its first `reused` items left out.
+v1::Value delta(v1::Value value, uint64_t reused) {
+  v1::Container* c = value.mutable_container();
+  c->set_reused_items(reused);
+  const int per_item = c->kind() == v1::CONTAINER_DICT ? 2 : 1;
+  c->mutable_items()->DeleteSubrange(0, static_cast<int>(reused) * per_item);
+  return value;
+}
+
+// What the agent sends for containers whose first items did not change: the reader rebuilds
+// exactly the value a full encoding would have given.
+TEST(Timeline, ContainerDeltasRebuildTheCompleteValue) {
+  TempDir dir;
+  std::string path = dir.file("delta.rwd");
+  RecordingBuilder b(path);
+  uint64_t f = b.code("/d.py", "f", 1, {"xs", "other"});
+  uint64_t mod = b.code("/d.py", "<module>", 1, {}, true);
+  b.thread(0, 1, "MainThread");
+  b.call(0, 1, mod, 1, 0, {named("d", dict(9, {{text("a"), integer(1)}}))});
+  b.call(0, 2, f, 1, 1, {slot(0, list(7, {integer(1), integer(2)}))});
+  b.line(0, 3, f, 2, 1, {slot(0, delta(list(7, {integer(1), integer(2), integer(3)}), 2))});
+  b.line(0, 4, f, 3, 1, {slot(0, delta(list(7, {integer(1), integer(2), integer(3)}, 5), 3))});
+  b.line(0, 5, f, 4, 1, {slot(0, delta(list(7, {integer(1), integer(2), integer(3)}, 4), 3))});
+  b.line(0, 6, f, 5, 1, {slot(0, delta(list(7, {integer(1), integer(9)}, 2), 1))});  // fewer than held
+  b.line(0, 7, f, 6, 1, {slot(0, list(8, {integer(0)})), slot(1, integer(5))});    // rebound: full value
+  b.ret(0, 8, f, 6, 1, nullptr);
+  b.line(0, 9, mod, 2, 0, {named("d", delta(dict(9, {{text("a"), integer(1)}, {text("b"), none()}}), 1))});
+  ASSERT_TRUE(b.finish());
+  auto rec = open_ok(path);
+  ASSERT_TRUE(rec);
+  auto steps = collect(*rec);
+  ASSERT_EQ(steps.size(), 9u);
+  EXPECT_EQ(steps[1].locals, R"({"xs":{"type":"list","id":7,"len":2,"items":[1,2]}})");
+  EXPECT_EQ(steps[2].locals, R"({"xs":{"type":"list","id":7,"len":3,"items":[1,2,3]}})");
+  EXPECT_EQ(steps[3].locals, R"({"xs":{"type":"list","id":7,"len":5,"items":[1,2,3],"truncated":true}})");
+  EXPECT_EQ(steps[4].locals, R"({"xs":{"type":"list","id":7,"len":4,"items":[1,2,3],"truncated":true}})");
+  EXPECT_EQ(steps[5].locals, R"({"xs":{"type":"list","id":7,"len":2,"items":[1,9]}})");
+  EXPECT_EQ(steps[6].locals, R"({"xs":{"type":"list","id":8,"len":1,"items":[0]},"other":5})");
+  EXPECT_EQ(steps[8].locals, R"({"d":{"type":"dict","id":9,"len":2,"items":[["a",1],["b",null]]}})");
+  for (const Seen& step : steps) EXPECT_TRUE(step.complete) << step.seq;
+}
+
+// A delta that has nothing to apply to (corrupt input, or a timeline started after the value
+// it refers to) shows the container's header without items, marked truncated, and the frame
+// as incomplete until a full state.
+TEST(Timeline, UnresolvableContainerDeltasAreMarkedNotGuessed) {
+  TempDir dir;
+  std::string path = dir.file("bad.rwd");
+  RecordingBuilder b(path);
+  uint64_t f = b.code("/b.py", "f", 1, {"a", "b", "c", "d"});
+  b.thread(0, 1, "MainThread");
+  b.call(0, 1, f, 1, 0, {slot(0, delta(list(7, {integer(1), integer(2)}), 1)),
+                         slot(1, list(8, {integer(1)})), slot(2, text("x")), slot(3, list(9, {integer(1)}))});
+  b.line(0, 2, f, 2, 0, {slot(1, delta(list(80, {integer(1), integer(2)}), 1)),  // another id
+                         slot(2, delta(list(10, {integer(1)}), 1)),              // was a str
+                         slot(3, delta(list(9, {integer(1), integer(2), integer(3)}), 2))});  // holds 1
+  v1::Value wrong_kind = delta(list(7, {integer(1)}), 1);
+  wrong_kind.mutable_container()->set_kind(v1::CONTAINER_TUPLE);
+  b.line(0, 3, f, 3, 0, {slot(0, list(7, {integer(4)}))});
+  b.line(0, 4, f, 4, 0, {slot(0, wrong_kind)});
+  b.line(0, 5, f, 5, 0, {slot(0, list(7, {integer(5)})), slot(1, list(8, {integer(6)})), slot(2, integer(0)),
+                         slot(3, list(9, {}))},
+         /*full_state=*/true);
+  b.line(0, 6, f, 6, 0, {slot(0, delta(list(7, {integer(5), integer(6)}), 1))});
+  ASSERT_TRUE(b.finish());
+  auto rec = open_ok(path);
+  ASSERT_TRUE(rec);
+  auto steps = collect(*rec);
+  ASSERT_EQ(steps.size(), 6u);
+  const std::string unknown7 = R"({"type":"list","id":7,"len":2,"items":[],"truncated":true})";
+  EXPECT_EQ(steps[0].locals, R"({"a":)" + unknown7 + R"(,"b":{"type":"list","id":8,"len":1,"items":[1]},"c":"x",)" +
+                                 R"("d":{"type":"list","id":9,"len":1,"items":[1]}})");
+  EXPECT_FALSE(steps[0].complete);
+  EXPECT_EQ(steps[1].locals, R"({"a":)" + unknown7 + R"(,"b":{"type":"list","id":80,"len":2,"items":[],"truncated":true},)" +
+                                 R"("c":{"type":"list","id":10,"len":1,"items":[],"truncated":true},)" +
+                                 R"("d":{"type":"list","id":9,"len":3,"items":[],"truncated":true}})");
+  EXPECT_FALSE(steps[1].complete);
+  EXPECT_EQ(steps[3].locals.find(R"({"a":{"type":"tuple","id":7,"len":1,"items":[],"truncated":true},)"), 0u);
+  EXPECT_FALSE(steps[3].complete);
+  EXPECT_TRUE(steps[4].complete);
+  EXPECT_EQ(steps[5].locals, R"({"a":{"type":"list","id":7,"len":2,"items":[5,6]},"b":{"type":"list","id":8,"len":1,)"
+                             R"("items":[6]},"c":0,"d":{"type":"list","id":9,"len":0,"items":[]}})");
+  EXPECT_TRUE(steps[5].complete);
+}
+
+// Deltas do not make chunks depend on each other more than deltas of locals already do: a
+// timeline started mid-recording resolves deltas whose base it has seen, and marks the others.
+TEST(Timeline, ContainerDeltasWhenStartingMidRecording) {
+  TempDir dir;
+  std::string path = dir.file("mid.rwd");
+  RecordingBuilder b(path);
+  uint64_t f = b.code("/m.py", "f", 1, {"xs", "ys"});
+  b.thread(0, 1, "MainThread");
+  b.call(0, 1, f, 1, 0, {slot(0, list(7, {integer(1)}))});
+  ASSERT_TRUE(b.writer().flush_chunk());
+  b.line(0, 2, f, 2, 0, {slot(0, delta(list(7, {integer(1), integer(2)}), 1)), slot(1, list(8, {integer(3)}))});
+  b.line(0, 3, f, 3, 0, {slot(0, delta(list(7, {integer(1), integer(2)}, 3), 2)),
+                         slot(1, delta(list(8, {integer(3), integer(4)}), 1))});
+  ASSERT_TRUE(b.finish());
+  auto rec = open_ok(path);
+  ASSERT_TRUE(rec);
+  ASSERT_EQ(rec->summary().chunks_size(), 2);
+  auto whole = collect(*rec);
+  ASSERT_EQ(whole.size(), 3u);
+  EXPECT_EQ(whole[2].locals, R"({"xs":{"type":"list","id":7,"len":3,"items":[1,2],"truncated":true},)"
+                             R"("ys":{"type":"list","id":8,"len":2,"items":[3,4]}})");
+  auto from_second = collect(*rec, 1);
+  ASSERT_EQ(from_second.size(), 2u);
+  EXPECT_EQ(from_second[1].locals, R"({"xs":{"type":"list","id":7,"len":3,"items":[],"truncated":true},)"
+                                   R"("ys":{"type":"list","id":8,"len":2,"items":[3,4]}})");
+  EXPECT_FALSE(from_second[1].complete);
+}
+
 TEST(Timeline, ThreadsHaveSeparateStacks) {
   TempDir dir;
   std::string path = dir.file("t.rwd");
