@@ -144,15 +144,25 @@ bool PacketTranslator::handle_event(uint32_t writer_id, const uint8_t* data, siz
   ValidationFacts facts;
   wire::ProtoReader reader(data, size);
   wire::Field field;
+  // Kept fields are copied in runs: the agent's fields are contiguous but for the time delta.
+  const uint8_t* run = data;
+  auto skip_field = [&](const wire::Field& skipped) {
+    const size_t n = static_cast<size_t>(skipped.start - run);
+    std::memcpy(out, run, n);
+    out += n;
+    run = skipped.end;
+  };
   while (reader.next(field)) {
     if (!validate_field(MessageType::kEvent, field, 2, &facts)) return false;
     switch (field.number) {
       case f::Event::kTimeDeltaNs:
         delta = field.varint;  // last one wins, as in protobuf
-        continue;
+        skip_field(field);
+        break;
       case f::Event::kThread:
       case f::Event::kTimeNs:
-        continue;  // file-only fields: the collector states them
+        skip_field(field);  // file-only fields: the collector states them
+        break;
       case f::Event::kKind:
         kind = field.varint;
         break;
@@ -165,8 +175,10 @@ bool PacketTranslator::handle_event(uint32_t writer_id, const uint8_t* data, siz
       default:
         break;
     }
-    const size_t n = static_cast<size_t>(field.end - field.start);
-    std::memcpy(out, field.start, n);
+  }
+  {
+    const size_t n = static_cast<size_t>(data + size - run);
+    std::memcpy(out, run, n);
     out += n;
   }
   if (!reader.ok()) return false;

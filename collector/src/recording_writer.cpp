@@ -106,6 +106,10 @@ struct RecordingWriter::Impl {
   std::unordered_set<uint64_t> chunk_strings;
   std::unordered_set<uint64_t> chunk_codes;
   std::unordered_set<uint32_t> chunk_threads;
+  // The code and thread of the chunk's last event, known to be stated: most events repeat
+  // them, and this spares the sets' lookups on the collector's per-event path.
+  uint64_t chunk_last_code = 0;
+  uint32_t chunk_last_thread = UINT32_MAX;
   std::string compressed;
   ZSTD_CCtx* cctx = nullptr;
 
@@ -159,7 +163,7 @@ struct RecordingWriter::Impl {
   }
 
   size_t restate_code_size(uint64_t id) const {
-    if (id == 0 || chunk_codes.count(id)) return 0;
+    if (id == 0 || id == chunk_last_code || chunk_codes.count(id)) return 0;
     auto it = codes.find(id);
     if (it == codes.end()) return 0;
     size_t n = framed_size(it->second.packet.size());
@@ -175,28 +179,38 @@ struct RecordingWriter::Impl {
   }
 
   void state_code(uint64_t id) {
-    if (id == 0 || chunk_codes.count(id)) return;
+    if (id == 0 || id == chunk_last_code) return;
+    if (chunk_codes.count(id)) {
+      chunk_last_code = id;
+      return;
+    }
     auto it = codes.find(id);
-    if (it == codes.end()) return;
+    if (it == codes.end()) return;  // not defined (yet): stated once it is
     state_string(it->second.file_name_id);
     state_string(it->second.qualified_name_id);
     for (uint64_t sid : it->second.local_name_ids) state_string(sid);
     append(it->second.packet);
     chunk_codes.insert(id);
+    chunk_last_code = id;
   }
 
   size_t restate_thread_size(uint32_t thread) const {
-    if (chunk_threads.count(thread)) return 0;
+    if (thread == chunk_last_thread || chunk_threads.count(thread)) return 0;
     auto it = threads.find(thread);
     return it == threads.end() || it->second.packet.empty() ? 0 : framed_size(it->second.packet.size());
   }
 
   void state_thread(uint32_t thread) {
-    if (chunk_threads.count(thread)) return;
+    if (thread == chunk_last_thread) return;
+    if (chunk_threads.count(thread)) {
+      chunk_last_thread = thread;
+      return;
+    }
     auto it = threads.find(thread);
-    if (it == threads.end() || it->second.packet.empty()) return;
+    if (it == threads.end() || it->second.packet.empty()) return;  // stated once announced
     append(it->second.packet);
     chunk_threads.insert(thread);
+    chunk_last_thread = thread;
   }
 
   // Makes room for `bytes` more in the current chunk without passing the format's maximum.
@@ -211,7 +225,15 @@ struct RecordingWriter::Impl {
     if (chunk.size() >= fmt::kTargetChunkBytes) write_chunk();
   }
 
-  ThreadEntry& thread_entry(uint32_t thread) { return threads[thread]; }
+  ThreadEntry& thread_entry(uint32_t thread) {
+    if (thread != last_entry_thread || !last_entry) {  // std::map nodes never move
+      last_entry = &threads[thread];
+      last_entry_thread = thread;
+    }
+    return *last_entry;
+  }
+  ThreadEntry* last_entry = nullptr;
+  uint32_t last_entry_thread = 0;
 
   void count_drop(uint32_t thread, uint64_t records, uint64_t bytes) {
     dropped_records += records;
@@ -267,6 +289,8 @@ struct RecordingWriter::Impl {
     chunk_strings.clear();
     chunk_codes.clear();
     chunk_threads.clear();
+    chunk_last_code = 0;
+    chunk_last_thread = UINT32_MAX;
     return true;
   }
 };

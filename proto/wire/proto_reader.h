@@ -66,7 +66,15 @@ class ProtoReader {
   bool at_end() const { return pos_ == end_; }
 
  private:
+  // Most tags, lengths and values are below 128: one byte, inline; the rest out of line.
   bool read_varint(uint64_t& value) {
+    if (pos_ != end_ && *pos_ < 0x80) [[likely]] {
+      value = *pos_++;
+      return true;
+    }
+    return read_long_varint(value);
+  }
+  __attribute__((noinline)) bool read_long_varint(uint64_t& value) {
     value = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (pos_ == end_) return false;
