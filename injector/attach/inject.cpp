@@ -50,11 +50,6 @@ bool in_any(const std::vector<Range>& ranges, uint64_t address) {
 
 std::string file_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
-bool is_libc(const std::string& path) {
-  const std::string name = file_name(path);
-  return name == "libc.so.6" || (name.rfind("libc-", 0) == 0 && name.find(".so") != std::string::npos);
-}
-
 bool is_loader(const std::string& path) { return file_name(path).rfind("ld-", 0) == 0; }
 
 std::optional<MappedImage> find_image(pid_t pid, const std::vector<Mapping>& maps, bool (*match)(const std::string&),
@@ -170,9 +165,12 @@ InjectResult inject_agent(pid_t pid, const std::string& agent_path, const std::s
   if (!maps)
     return failure(status_for_errno(map_error), std::string("cannot read its memory map: ") + std::strerror(map_error));
   std::string error;
-  std::optional<MappedImage> libc = find_image(pid, *maps, is_libc, &error);
-  if (!libc)
+  std::optional<MappedImage> libc = find_image(pid, *maps, is_libc_path, &error);
+  if (!libc) {
+    // An exiting process has already dropped its mappings.
+    if (maps->empty()) return failure(InjectStatus::kNoProcess, "it exited");
     return failure(InjectStatus::kFailed, "no C library found in the process" + (error.empty() ? "" : ": " + error));
+  }
   const auto dlopen_symbol = libc->elf->exported("dlopen");
   const auto dlsym_symbol = libc->elf->exported("dlsym");
   const auto dlerror_symbol = libc->elf->exported("dlerror");
@@ -195,13 +193,20 @@ InjectResult inject_agent(pid_t pid, const std::string& agent_path, const std::s
       locked_ranges.push_back({libc->bias + symbol.value, libc->bias + symbol.value + std::max<uint64_t>(symbol.size, 1)});
   }
 
-  auto gone_or = [pid](InjectStatus status) { return kill(pid, 0) != 0 && errno == ESRCH ? InjectStatus::kNoProcess : status; };
+  // A process that exited meanwhile (gone, or a zombie, which ptrace refuses with EPERM) is
+  // reported as such, not as the failure its exit caused.
+  auto gone_or = [pid](InjectStatus status) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) return InjectStatus::kNoProcess;
+    int error = 0;
+    const auto now = read_status(pid, &error);
+    return !now || now->state == 'Z' || now->state == 'X' ? InjectStatus::kNoProcess : status;
+  };
   const auto started = Clock::now();
   const auto deadline = started + timeout;
   const pid_t tid = choose_thread(pid);
   int seize_errno = 0;
   auto thread = RemoteThread::seize(pid, tid, std::min(timeout, milliseconds(2000)), &error, &seize_errno);
-  if (!thread) return failure(seize_errno ? status_for_errno(seize_errno) : InjectStatus::kFailed, error);
+  if (!thread) return failure(gone_or(seize_errno ? status_for_errno(seize_errno) : InjectStatus::kFailed), error);
 
   // Find a moment when the thread holds none of the locks dlopen needs.
   const auto safe_deadline = std::min(deadline, started + kSafeSpotTimeout);

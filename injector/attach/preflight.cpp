@@ -18,6 +18,8 @@ namespace {
 
 constexpr int kCapSysPtrace = 19;
 constexpr uint64_t kMaxBssScan = 4ull << 20;
+// How long after its start a process may still be loading its libraries.
+constexpr double kStartupSeconds = 2.0;
 
 bool read_remote(pid_t pid, uint64_t address, void* out, size_t size) {
   iovec local{out, size};
@@ -219,6 +221,14 @@ PythonProcess preflight(pid_t pid) {
     return fail(process, PreflightStatus::kPermissionDenied, denial);
 
   auto maps = read_maps(pid, &error);
+  // A process that has just exec'd is still loading its libraries: wait for that (bounded by
+  // its age) rather than call it "not Python" or fail to find its C library.
+  while (maps && !libc_code_mapped(*maps)) {
+    const double age = process_age_seconds(pid);
+    if (age < 0 || age > kStartupSeconds) break;
+    usleep(2000);
+    maps = read_maps(pid, &error);
+  }
   if (!maps)
     return fail(process, error == EACCES ? PreflightStatus::kPermissionDenied : PreflightStatus::kNoProcess,
                 "cannot read /proc/" + pid_text + "/maps: " + std::strerror(error));

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -86,6 +87,37 @@ std::optional<ProcessStatus> read_status(pid_t pid, int* error) {
     }
   }
   return status;
+}
+
+double process_age_seconds(pid_t pid) {
+  std::ifstream stat(proc_dir(pid) + "/stat");
+  std::string text;
+  if (!stat || !std::getline(stat, text)) return -1;
+  // Field 22, starttime in clock ticks since boot; fields are counted from the state (3rd).
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  for (int index = 3; index <= 22 && fields >> field; ++index) {
+    if (index < 22) continue;
+    double uptime = 0;
+    std::ifstream uptime_file("/proc/uptime");
+    if (!(uptime_file >> uptime)) return -1;
+    const double started = std::strtod(field.c_str(), nullptr) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    return std::max(0.0, uptime - started);
+  }
+  return -1;
+}
+
+bool is_libc_path(const std::string& path) {
+  const std::string name = path.substr(path.rfind('/') + 1);
+  return name == "libc.so.6" || (name.rfind("libc-", 0) == 0 && name.find(".so") != std::string::npos);
+}
+
+bool libc_code_mapped(const std::vector<Mapping>& maps) {
+  return std::any_of(maps.begin(), maps.end(), [](const Mapping& m) {
+    return m.perms.find('x') != std::string::npos && !m.path.empty() && is_libc_path(m.path);
+  });
 }
 
 char thread_state(pid_t pid, pid_t tid) {

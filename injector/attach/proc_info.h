@@ -37,6 +37,16 @@ struct ProcessStatus {
 // nullopt if the process does not exist (errno in `error`).
 std::optional<ProcessStatus> read_status(pid_t pid, int* error);
 
+// Seconds since the process was created, or a negative value if it is gone.
+double process_age_seconds(pid_t pid);
+
+// glibc's C library (libc.so.6, or libc-2.x.so before glibc 2.34).
+bool is_libc_path(const std::string& path);
+
+// True once the C library's code is mapped. Right after exec the dynamic loader is still
+// mapping the program's libraries for a few milliseconds, and it is not.
+bool libc_code_mapped(const std::vector<Mapping>& maps);
+
 // The scheduler state of one thread ('?' if it is gone).
 char thread_state(pid_t pid, pid_t tid);
 

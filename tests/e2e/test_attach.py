@@ -298,6 +298,48 @@ def test_attach_to_stopped_process_fails_and_leaves_it_stopped(pyrewind, interp,
     assert target.finish() == (["done failures=[]"], 7)
 
 
+def test_attach_to_exited_process_fails_cleanly(pyrewind, interp, work):
+    # A zombie: the interpreter has exited, its parent (this test) has not reaped it yet.
+    exited = subprocess.Popen([interp.path, "-c", "import os; os._exit(3)"])
+    deadline = time.monotonic() + 10
+    while proc_state(exited.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc_state(exited.pid) == "Z"
+    res = attach(pyrewind, exited.pid, work / "zombie.rwd")
+    assert res.returncode == 9, res.describe()
+    assert b"exiting" in res.stderr, res.describe()
+    assert exited.wait() == 3
+
+
+def test_target_exiting_during_attach(pyrewind, interp, work):
+    """Targets that exit at staggered moments around the attach: each attach either records
+    and ends with the target, or fails with a clear error; none hangs, and every target exits
+    normally with its own status."""
+    code = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass\nsys.exit(5)\n"
+    outcomes = {}
+    for attempt in range(24):
+        lifetime = 0.004 * attempt
+        target = subprocess.Popen([interp.path, "-c", code, str(lifetime)])
+        try:
+            res = attach(pyrewind, target.pid, work / ("exiting%d.rwd" % attempt), "--duration", "5", timeout=30)
+        finally:
+            status = target.wait(timeout=30)
+        assert status == 5, "target %d (%.3f s) ended with %d; attach: %s" % (attempt, lifetime, status, res.describe())
+        assert res.returncode in (0, 7, 9, 11), res.describe()
+        if res.returncode != 0:
+            assert res.stderr.strip().count(b"\n") <= 2, "not a short, clear message: " + res.describe()
+        outcomes[res.returncode] = outcomes.get(res.returncode, 0) + 1
+    print("attach outcomes by exit code: %s" % outcomes)
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
 # --- errors that do not depend on the interpreter under test ---------------------------------
 
 @pytest.mark.cli

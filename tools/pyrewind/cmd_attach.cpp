@@ -81,7 +81,13 @@ class SignalsHeld {
   sigset_t previous_;
 };
 
-bool process_alive(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+// An exited process its parent has not reaped yet (a zombie) is not alive either.
+bool process_alive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  int error = 0;
+  const auto status = injector::read_status(pid, &error);
+  return status && status->state != 'Z' && status->state != 'X';
+}
 
 std::string read_link(const std::string& path) {
   char buffer[4096] = {};
