@@ -54,3 +54,8 @@ grep -m 4 '"func":"main"' "$out/ledger.jsonl" | tail -n 1
 echo "\$ grep '\"event\":\"exception' $out/ledger.jsonl"
 grep '"event":"exception' "$out/ledger.jsonl"
 echo "($(wc -l < "$out/ledger.jsonl") events in $out/ledger.jsonl)"
+
+echo
+echo "\$ pyrewind html $out/ledger.rwd -o $out/ledger.html    # step through it in a browser"
+"$pyrewind" html "$out/ledger.rwd" -o "$out/ledger.html"
+echo "(open file://$out/ledger.html: source, call stack with locals, memory diagram, calls over time)"

@@ -10,6 +10,7 @@ packages=(
   libzstd-dev libunwind-dev libcli11-dev
   libgtest-dev googletest
   python3 python3-dev python3-pytest python3-protobuf
+  chromium                # the `pyrewind html` page's end-to-end test (headless)
 )
 
 missing=()

@@ -100,6 +100,7 @@ void append_loss(std::string& out, const v1::Loss& loss) {
 }  // namespace
 
 int export_command(const ExportOptions& options) {
+  if (options.format == "memoryviz") return memoryviz_command(options);
   if (options.format != "jsonl") {
     std::fprintf(stderr, "pyrewind: unsupported export format '%s' (supported: jsonl)\n", options.format.c_str());
     return kExitUsage;

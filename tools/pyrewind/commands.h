@@ -68,11 +68,23 @@ struct ExportOptions {
   std::string file;
   std::string format = "jsonl";
   std::string output = "-";           // "-" = stdout
+  int64_t step = -1;                  // memoryviz: the step (seq) whose state is drawn
+};
+
+struct HtmlOptions {
+  std::string file;
+  std::string output = "pyrewind.html";  // "-" = stdout
+  std::string from;                    // "" or a seq or a time such as 1.5s (tools/html/page.h)
+  std::string to;
+  int64_t thread = -1;                 // -1: every thread
+  uint64_t max_steps = 20000;
 };
 
 int run_command(const RunOptions& options);
 int attach_command(const AttachOptions& options);
 int info_command(const InfoOptions& options);
 int export_command(const ExportOptions& options);
+int html_command(const HtmlOptions& options);
+int memoryviz_command(const ExportOptions& options);  // export --format memoryviz (cmd_html.cpp)
 
 }  // namespace pyrewind::cli

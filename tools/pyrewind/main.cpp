@@ -69,9 +69,23 @@ int main(int argc, char** argv) {
   auto* export_cmd = app.add_subcommand("export", "Convert a recording to another format");
   export_cmd->add_option("file", exp.file, "Recording file")->required();
   export_cmd->add_option("--format", exp.format, "Output format")
-      ->check(CLI::IsMember({"jsonl"}))
+      ->check(CLI::IsMember({"jsonl", "memoryviz"}))
       ->capture_default_str();
   export_cmd->add_option("-o,--output", exp.output, "Output file ('-' for stdout)")->capture_default_str();
+  export_cmd->add_option("--step", exp.step, "memoryviz: the step (seq) whose state is drawn")
+      ->check(CLI::NonNegativeNumber);
+
+  pyrewind::cli::HtmlOptions html;
+  auto* html_cmd = app.add_subcommand("html", "Write one self-contained page to step through a recording");
+  html_cmd->add_option("file", html.file, "Recording file")->required();
+  html_cmd->add_option("-o,--output", html.output, "Page to write ('-' for stdout)")->capture_default_str();
+  html_cmd->add_option("--from", html.from, "First step shown: a seq, or a time since the start (1.5s, 250ms)");
+  html_cmd->add_option("--to", html.to, "Last step shown: a seq, or a time since the start");
+  html_cmd->add_option("--thread", html.thread, "Only this thread (its index, as `info` lists it)")
+      ->check(CLI::NonNegativeNumber);
+  html_cmd->add_option("--max-steps", html.max_steps, "Most steps in one page; a longer range is cut")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -84,6 +98,7 @@ int main(int argc, char** argv) {
     if (*attach_cmd) return pyrewind::cli::attach_command(attach);
     if (*info_cmd) return pyrewind::cli::info_command(info);
     if (*export_cmd) return pyrewind::cli::export_command(exp);
+    if (*html_cmd) return pyrewind::cli::html_command(html);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pyrewind: internal error: %s\n", e.what());
     return pyrewind::cli::kExitInternal;

@@ -20,27 +20,6 @@ void append_raw_uint(std::string& out, uint64_t v) {
   out.append(buf, r.ptr);
 }
 
-const char* container_type(v1::ContainerKind kind) {
-  switch (kind) {
-    case v1::CONTAINER_LIST: return "list";
-    case v1::CONTAINER_TUPLE: return "tuple";
-    case v1::CONTAINER_DICT: return "dict";
-    case v1::CONTAINER_SET: return "set";
-    case v1::CONTAINER_FROZENSET: return "frozenset";
-    default: return "container";
-  }
-}
-
-void append_hex(std::string& out, std::string_view data) {
-  static const char kDigits[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : data) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  out.push_back('"');
-}
-
 void append_value_at(std::string& out, const v1::Value& v, int nesting);
 
 void append_big_int(std::string& out, const v1::BigInt& b) {
@@ -331,6 +310,27 @@ void append_exception(std::string& out, const v1::ExceptionInfo& exception) {
   append_string(out, exception.message());
   if (exception.message_truncated()) out += ",\"truncated\":true";
   out.push_back('}');
+}
+
+const char* container_type(v1::ContainerKind kind) {
+  switch (kind) {
+    case v1::CONTAINER_LIST: return "list";
+    case v1::CONTAINER_TUPLE: return "tuple";
+    case v1::CONTAINER_DICT: return "dict";
+    case v1::CONTAINER_SET: return "set";
+    case v1::CONTAINER_FROZENSET: return "frozenset";
+    default: return "container";
+  }
+}
+
+void append_hex(std::string& out, std::string_view data) {
+  static const char kDigits[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : data) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  out.push_back('"');
 }
 
 }  // namespace pyrewind::reader::json

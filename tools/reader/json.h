@@ -35,6 +35,11 @@ void append_value(std::string& out, const v1::Value& value);
 // {"type":...,"message":...} (+ "truncated":true when the message was cut).
 void append_exception(std::string& out, const v1::ExceptionInfo& exception);
 
+// "list", "tuple", "dict", "set", "frozenset" ("container" for an unknown kind).
+const char* container_type(v1::ContainerKind kind);
+// Bytes as a quoted lowercase hex string.
+void append_hex(std::string& out, std::string_view data);
+
 // Python repr() of a finite or non-finite double ("1.0", "1e-05", "nan", "inf").
 std::string python_float_repr(double value);
 // Decimal digits of a little-endian magnitude ("0" when empty), with a '-' when negative
