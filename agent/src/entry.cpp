@@ -111,6 +111,9 @@ void start_tracing(Agent* agent, const std::string& main_pseudo_file, unsigned l
   PyErr_Restore(type, value, traceback);
 }
 
+bool start_agent_thread(void* (*main)(void*));
+void* run_watcher_main(void*);
+
 // Python raises these audit events right before it runs the program's main code, after site
 // and everything else start-up runs: the moment `pyrewind run` starts tracing.
 int audit_hook(const char* event, PyObject*, void*) {
@@ -126,6 +129,8 @@ int audit_hook(const char* event, PyObject*, void*) {
   if (std::strcmp(what, "command") == 0) pseudo_file = "<string>";
   if (std::strcmp(what, "stdin") == 0) pseudo_file = "<stdin>";
   start_tracing(agent, pseudo_file, PyThread_get_thread_ident());
+  // Without the watcher (no thread to be had) the program is simply traced to its end.
+  if (agent->tracing()) start_agent_thread(run_watcher_main);
   return 0;
 }
 
@@ -157,6 +162,43 @@ bool collector_gone(const ring::SegmentHeader& header) {
   return heartbeat != 0 && monotonic_ns() > heartbeat + kCollectorSilenceNs;
 }
 
+// Returns once the collector asks the agent to stop, is gone, or Python is finalizing.
+void watch_session(const Agent& agent) {
+  const ring::SegmentHeader& header = *agent.segment();
+  while (header.stop_request.load(std::memory_order_acquire) == 0 && !collector_gone(header) &&
+         !compat::is_finalizing())
+    sleep_poll();
+}
+
+// Starts `main` on a thread of the agent's own, with every signal blocked (signals belong to
+// the program's threads). False if no thread could be made.
+bool start_agent_thread(void* (*main)(void*)) {
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_t thread;
+  const int created = pthread_create(&thread, &attributes, main, nullptr);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  pthread_attr_destroy(&attributes);
+  return created == 0;
+}
+
+// `pyrewind run`'s watcher: the program is recorded to its end, unless the collector stops
+// the recording or dies first; then tracing is removed and the ring let go, and the program
+// runs on at full speed.
+void* run_watcher_main(void*) {
+  Agent* agent = Agent::instance();
+  watch_session(*agent);
+  if (compat::is_finalizing()) return nullptr;  // the program's end: its last events are recorded
+  PyGILState_STATE gil = PyGILState_Ensure();
+  agent->close_session();
+  PyGILState_Release(gil);
+  return nullptr;
+}
+
 // Ends a session in which Python was never touched (it did not become ready in time, or is
 // finalizing): no trace function was installed, so only the ring needs letting go.
 void abandon_session(Agent* agent, const char* reason) {
@@ -186,10 +228,7 @@ void* attach_main(void*) {
   start_tracing(agent, main_pseudo_file_from_argv(), main_thread);
   PyGILState_Release(gil);
 
-  const ring::SegmentHeader& header = *agent->segment();
-  while (header.stop_request.load(std::memory_order_acquire) == 0 && !collector_gone(header) &&
-         !compat::is_finalizing())
-    sleep_poll();
+  watch_session(*agent);
 
   g_attach_thread_closing.store(true, std::memory_order_relaxed);
   if (compat::is_finalizing()) {
@@ -244,18 +283,7 @@ extern "C" __attribute__((visibility("default"))) int pyrewind_agent_start(const
     Agent* agent = Agent::instance();
     return agent && agent->session_open() ? kAlreadyRecording : kSegmentUnusable;
   }
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-  // Signals belong to the program's threads, never to ours.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pthread_t thread;
-  const int created = pthread_create(&thread, &attributes, attach_main, nullptr);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  pthread_attr_destroy(&attributes);
-  if (created != 0) {
+  if (!start_agent_thread(attach_main)) {
     Agent::instance()->close_session_without_python();
     attach_thread_done();
     return kNoThread;
