@@ -121,6 +121,8 @@ struct RecordingWriter::Impl {
   uint64_t dropped_bytes = 0;
   uint64_t max_time_ns = 0;
   std::vector<std::string> agent_messages;
+  uint64_t size_limit = 0;     // 0: none
+  bool limit_reached = false;  // nothing more is written
 
   ~Impl() {
     if (cctx) ZSTD_freeCCtx(cctx);
@@ -219,6 +221,27 @@ struct RecordingWriter::Impl {
     if (bytes > fmt::kMaxChunkUncompressedBytes) return false;
     if (!chunk.empty() && chunk.size() + bytes > fmt::kMaxChunkUncompressedBytes) write_chunk();
     return true;
+  }
+
+  // With a size limit: true if `need()` more bytes in the current chunk keep the finished file
+  // (that chunk stored uncompressed at worst, then the summary and footer) within the limit.
+  // Near it the chunk is written early, compressed, to make room; false once nothing more fits.
+  template <class Need>
+  bool within_limit(Need&& need) {
+    if (size_limit == 0) return true;
+    if (limit_reached) return false;
+    auto fits = [&] { return offset + sizeof(fmt::ChunkFrame) + chunk.size() + need() + summary_bound() <= size_limit; };
+    if (fits() || (!chunk.empty() && write_chunk() && fits())) return true;
+    limit_reached = true;
+    return false;
+  }
+
+  // An upper bound of the summary, its frame and the footer as they stand.
+  size_t summary_bound() const {
+    size_t bound = 1024 + sizeof(fmt::SummaryFrame) + sizeof(fmt::Footer) + 64 * (index.size() + 2) + 16 * kMaxKinds;
+    for (const auto& [thread, t] : threads) bound += 96 + t.name.size();
+    for (const std::string& message : agent_messages) bound += 8 + message.size();
+    return bound;
   }
 
   void after_append() {
@@ -361,7 +384,7 @@ void RecordingWriter::add_thread(uint32_t thread, uint64_t native_id, std::strin
   t.native_id = native_id;
   t.name = name;
   t.packet = packet;
-  if (!im.make_room(framed_size(packet.size()))) return;
+  if (!im.within_limit([&] { return framed_size(packet.size()); }) || !im.make_room(framed_size(packet.size()))) return;
   im.append(packet);
   im.chunk_threads.insert(thread);
   im.after_append();
@@ -369,7 +392,8 @@ void RecordingWriter::add_thread(uint32_t thread, uint64_t native_id, std::strin
 
 void RecordingWriter::end_thread(uint32_t thread, std::string_view packet) {
   Impl& im = *impl_;
-  if (!im.usable() || !im.make_room(im.restate_thread_size(thread) + framed_size(packet.size()))) return;
+  auto need = [&] { return im.restate_thread_size(thread) + framed_size(packet.size()); };
+  if (!im.usable() || !im.within_limit(need) || !im.make_room(need())) return;
   im.state_thread(thread);  // so the end names a thread this chunk knows
   im.append(packet);
   im.after_append();
@@ -377,7 +401,10 @@ void RecordingWriter::end_thread(uint32_t thread, std::string_view packet) {
 
 void RecordingWriter::add_event(const EventMeta& meta, std::string_view packet) {
   Impl& im = *impl_;
-  if (!im.usable()) return;
+  if (!im.usable() || !im.within_limit([&] {
+        return im.restate_thread_size(meta.thread) + im.restate_code_size(meta.code_id) + framed_size(packet.size());
+      }))
+    return;
   size_t need = im.restate_thread_size(meta.thread) + im.restate_code_size(meta.code_id) +
                 framed_size(packet.size());
   if (!im.chunk.empty() && im.chunk.size() + need > fmt::kMaxChunkUncompressedBytes) {
@@ -424,7 +451,8 @@ void RecordingWriter::add_loss(uint32_t thread, uint64_t dropped_records, uint64
   Impl& im = *impl_;
   if (!im.usable()) return;
   im.count_drop(thread, dropped_records, dropped_bytes);
-  if (!im.make_room(im.restate_thread_size(thread) + framed_size(packet.size()))) return;
+  auto need = [&] { return im.restate_thread_size(thread) + framed_size(packet.size()); };
+  if (!im.within_limit(need) || !im.make_room(need())) return;
   im.state_thread(thread);
   im.append(packet);
   im.after_append();
@@ -435,12 +463,16 @@ void RecordingWriter::add_status(std::string_view message, std::string_view pack
   if (!im.usable()) return;
   if (!message.empty() && im.agent_messages.size() < kMaxAgentMessages)
     im.agent_messages.emplace_back(message.substr(0, kMaxAgentMessageBytes));
-  if (!im.make_room(framed_size(packet.size()))) return;
+  if (!im.within_limit([&] { return framed_size(packet.size()); }) || !im.make_room(framed_size(packet.size())))
+    return;
   im.append(packet);
   im.after_append();
 }
 
 bool RecordingWriter::flush_chunk() { return impl_->write_chunk(); }
+
+void RecordingWriter::set_size_limit(uint64_t max_file_bytes) { impl_->size_limit = max_file_bytes; }
+bool RecordingWriter::size_limit_reached() const { return impl_->limit_reached; }
 
 bool RecordingWriter::finish(const v1::RecordingSummary& summary_extras) {
   Impl& im = *impl_;

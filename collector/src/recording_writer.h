@@ -45,6 +45,11 @@ class RecordingWriter {
   void add_loss(uint32_t thread, uint64_t dropped_records, uint64_t dropped_bytes, std::string_view packet);
   void add_status(std::string_view message, std::string_view packet);
 
+  // Keeps the finished file within `max_file_bytes` (0: no limit): once the next packet would
+  // not fit, nothing more is written and size_limit_reached() turns true. The file stays whole.
+  void set_size_limit(uint64_t max_file_bytes);
+  bool size_limit_reached() const;
+
   // Writes the current chunk now (e.g. a periodic flush so a killed collector loses little).
   bool flush_chunk();
   // Writes the last chunk, the summary and the footer. `summary_extras` supplies the fields

@@ -92,6 +92,7 @@ bool Session::finish(const SessionEnd& end) {
   v1::RecordingSummary extras;
   extras.set_exit_status(end.exit_status);
   extras.set_target_exited(end.target_exited);
+  extras.set_stop_reason(to_valid_utf8(end.stop_reason));
   if (agent_state() == ring::kAgentStopped) {
     // Written by the agent into shared memory: make sure it is the UTF-8 a proto3 string needs.
     const std::string message = to_valid_utf8(agent_message());

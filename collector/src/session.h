@@ -31,6 +31,7 @@ struct SessionOptions {
 struct SessionEnd {
   int32_t exit_status = 0;     // exit code, or -signal
   bool target_exited = true;
+  std::string stop_reason;     // RecordingSummary.stop_reason
 };
 
 class Session {

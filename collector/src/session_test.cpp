@@ -318,7 +318,7 @@ TEST(Session, RewritesEventsWithThreadAndAbsoluteTimeAcrossChunks) {
   ASSERT_TRUE(b.put(thread_end(1)));
   a.writer.finish();
   b.writer.finish();
-  ASSERT_TRUE(h.session->finish({3, true}));
+  ASSERT_TRUE(h.session->finish({3, true, ""}));
 
   const TranslatorStats& stats = h.session->stats();
   EXPECT_EQ(stats.events, 6000u);
@@ -404,7 +404,7 @@ TEST(Session, RingDropsBecomeLossPackets) {
   ASSERT_TRUE(stated);
   const uint64_t dropped = t.writer.dropped_records();
   t.writer.finish();
-  ASSERT_TRUE(h.session->finish({0, true}));
+  ASSERT_TRUE(h.session->finish({0, true, ""}));
 
   EXPECT_EQ(h.session->stats().dropped_records, dropped);
   Contents c = read_recording(h.path);
@@ -558,7 +558,7 @@ TEST(Session, MalformedPacketsAreCountedAndSkipped) {
   ASSERT_TRUE(t.put(unknown_field_event));
   ASSERT_TRUE(t.event(10, 7, line, line));
   t.writer.finish();
-  ASSERT_TRUE(h.session->finish({0, true}));
+  ASSERT_TRUE(h.session->finish({0, true, ""}));
 
   const TranslatorStats& stats = h.session->stats();
   EXPECT_EQ(stats.malformed_packets, bad.size());
@@ -632,7 +632,7 @@ TEST(Session, SigkilledWriterProcessLosesNothingCommitted) {
   struct stat st {};
   EXPECT_NE(stat(shm_path.c_str(), &st), 0);
 
-  ASSERT_TRUE(h.session->finish({-SIGKILL, true}));
+  ASSERT_TRUE(h.session->finish({-SIGKILL, true, ""}));
   Contents c = read_recording(h.path);
   ASSERT_NE(c.recording, nullptr);
   EXPECT_EQ(c.losses.size(), 0u);
@@ -687,7 +687,7 @@ TEST(Session, AgentStateMessagesAndUnlink) {
   EXPECT_NE(stat(shm_path.c_str(), &st), 0);
   EXPECT_GT(h.header()->collector_heartbeat_ns.load(), heartbeat);
   t.writer.finish();
-  ASSERT_TRUE(h.session->finish({1, true}));
+  ASSERT_TRUE(h.session->finish({1, true, ""}));
 
   Contents c = read_recording(h.path);
   ASSERT_NE(c.recording, nullptr);
@@ -733,7 +733,7 @@ TEST(Session, WriteErrorKeepsDrainingAndLeavesWholeChunks) {
       if (line % 20 == 0) session.poll();
     }
     t.writer.finish();
-    const bool finished = session.finish({0, true});
+    const bool finished = session.finish({0, true, ""});
     if (finished) _exit(13);
     if (session.writer_error().empty()) _exit(14);
     if (session.stats().discarded_packets == 0) _exit(15);
@@ -773,7 +773,7 @@ TEST(Session, CorruptRingChunkIsReportedNotFatal) {
   h.session->poll();
   EXPECT_EQ(h.session->stats().corrupt_chunks, 1u);
   t.writer.finish();
-  ASSERT_TRUE(h.session->finish({0, true}));
+  ASSERT_TRUE(h.session->finish({0, true, ""}));
   Contents c = read_recording(h.path);
   ASSERT_NE(c.recording, nullptr);
   EXPECT_EQ(c.events.size(), 1u);
@@ -856,7 +856,7 @@ TEST(Session, ContainerDeltasOnlyWhereThePreviousValueExists) {
   for (const Bytes& packet : good) ASSERT_TRUE(t.put(packet));
   for (const Bytes& packet : bad) ASSERT_TRUE(t.put(packet));
   t.writer.finish();
-  ASSERT_TRUE(h.session->finish({0, true}));
+  ASSERT_TRUE(h.session->finish({0, true, ""}));
   EXPECT_EQ(h.session->stats().malformed_packets, bad.size());
 
   Contents c = read_recording(h.path);

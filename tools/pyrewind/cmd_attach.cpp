@@ -257,6 +257,7 @@ int attach_command(const AttachOptions& options) {
   bool tracing_reported = false, stopping = false, target_exited = false, agent_never_started = false;
   Clock::time_point detach_deadline{};
   ring::SegmentHeader* ring_header = segment->header();
+  LimitWatch limits(options.limits, *writer, *ring_header, options.quiet);
   session.run([&](uint64_t timeout_ns) {
     timespec pause{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
     nanosleep(&pause, nullptr);
@@ -277,8 +278,8 @@ int attach_command(const AttachOptions& options) {
     }
     if (stopping) return state == ring::kAgentDetached || now > detach_deadline;
     const bool never_started = state == ring::kAgentNone && now - injected_at > kAgentStartTimeout;
-    if (g_stop_signal != 0 || now >= until || state == ring::kAgentStopped || state == ring::kAgentDetached ||
-        never_started) {
+    if (g_stop_signal != 0 || now >= until || limits.check() || state == ring::kAgentStopped ||
+        state == ring::kAgentDetached || never_started) {
       agent_never_started = never_started;
       stopping = true;
       ring_header->stop_request.store(1, std::memory_order_release);
@@ -290,6 +291,7 @@ int attach_command(const AttachOptions& options) {
   const uint32_t final_state = ring_header->agent_state.load(std::memory_order_acquire);
   collector::SessionEnd end;
   end.target_exited = target_exited;
+  end.stop_reason = limits.reason();
   const bool finished = session.finish(end);
 
   code = kExitOk;

@@ -129,6 +129,8 @@ void print_text(FILE* out, const reader::Recording& rec) {
   fprintf(out, "Started:       %s\n", start.empty() ? "unknown" : start.c_str());
   fprintf(out, "Duration:      %s\n", seconds(s.duration_ns()).c_str());
   fprintf(out, "Exit status:   %s\n", exit_text(rec).c_str());
+  if (!s.stop_reason().empty())
+    fprintf(out, "Stopped early: %s; nothing was recorded after that\n", printable(s.stop_reason()).c_str());
   if (!h.mode().empty() || !h.pyrewind_version().empty())
     fprintf(out, "Recorded by:   pyrewind %s, mode %s\n", printable(h.pyrewind_version()).c_str(),
             printable(h.mode()).c_str());
@@ -213,6 +215,11 @@ void print_json(FILE* out, const reader::Recording& rec) {
     json::append_string(o, signal_name(-s.exit_status()));
     o += "}";
   }
+  o += ",\"stop_reason\":";
+  if (s.stop_reason().empty())
+    o += "null";
+  else
+    json::append_string(o, s.stop_reason());
   o += ",\"code_count\":";
   json::append_uint(o, s.code_count());
   o += ",\"chunk_count\":";

@@ -218,9 +218,14 @@ int run_traced(const RunOptions& options, int* kill_signal) {
     return kExitNotPython;
   }
 
-  session.run([&](uint64_t timeout_ns) { return child->wait_exit(timeout_ns); });
+  LimitWatch limits(options.limits, *writer, *segment->header(), options.quiet);
+  session.run([&](uint64_t timeout_ns) {
+    limits.check();
+    return child->wait_exit(timeout_ns);
+  });
   const int wait_status = child->reap();
   collector::SessionEnd end;
+  end.stop_reason = limits.reason();
   end.exit_status = injector::exit_status_of(wait_status);
   end.target_exited = true;
   const bool finished = session.finish(end);

@@ -44,9 +44,16 @@ struct TraceOptions {
   uint64_t buffer_bytes = 64ull << 20;  // shared-memory ring size
 };
 
+// Bounds of one recording (0: none). Reaching one stops the recording; the program runs on.
+struct RecordingLimits {
+  uint64_t max_bytes = 0;      // --max-size: the finished file's size
+  double max_seconds = 0;      // --max-duration: from the start of tracing
+};
+
 struct RunOptions {
   std::string output = "pyrewind.rwd";
   TraceOptions trace;
+  RecordingLimits limits;
   std::vector<std::string> command;   // python3 [interpreter options] script|-m mod|-c code [args]
   bool quiet = false;
 };
@@ -55,6 +62,7 @@ struct AttachOptions {
   int pid = 0;
   std::string output = "pyrewind.rwd";
   TraceOptions trace;
+  RecordingLimits limits;             // max_seconds unused: --duration detaches instead
   double duration_seconds = 0;        // 0: until Ctrl-C / SIGTERM or the process exits
   bool quiet = false;
 };

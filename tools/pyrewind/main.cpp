@@ -31,6 +31,15 @@ void add_trace_options(CLI::App& command, TraceOptions& trace) {
       ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 34));
 }
 
+// A limit reached stops the recording (the file is complete); the program runs on untraced.
+void add_limit_options(CLI::App& command, pyrewind::cli::RecordingLimits& limits, bool with_duration) {
+  command.add_option("--max-size", limits.max_bytes, "Stop recording before the file exceeds this size (e.g. 500M, 2G)")
+      ->transform(CLI::AsSizeValue(false));
+  if (with_duration)
+    command.add_option("--max-duration", limits.max_seconds, "Stop recording after this many seconds")
+        ->check(CLI::PositiveNumber);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,6 +52,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-o,--output", run.output, "Recording file to write")->capture_default_str();
   run_cmd->add_flag("-q,--quiet", run.quiet, "Print nothing of pyrewind's own");
   add_trace_options(*run_cmd, run.trace);
+  add_limit_options(*run_cmd, run.limits, true);
   run_cmd->add_option("command", run.command, "python3 [options] script.py|-m module|-c code [args] (after --)")
       ->required();
   run_cmd->prefix_command(false);
@@ -59,6 +69,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   attach_cmd->add_flag("-q,--quiet", attach.quiet, "Print nothing of pyrewind's own but errors");
   add_trace_options(*attach_cmd, attach.trace);
+  add_limit_options(*attach_cmd, attach.limits, false);
 
   pyrewind::cli::InfoOptions info;
   auto* info_cmd = app.add_subcommand("info", "Describe a recording");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "collector/src/packet_validator.h"
+#include "collector/src/session.h"
 #include "proto/recording/format.h"
 
 #ifndef PYREWIND_VERSION
@@ -133,6 +134,31 @@ v1::RecordingHeader base_header(const ring::OwnedSegment& segment, const TraceOp
   header.set_pyrewind_version(PYREWIND_VERSION);
   header.set_locals_omitted(!trace.capture_locals);
   return header;
+}
+
+LimitWatch::LimitWatch(const RecordingLimits& limits, collector::RecordingWriter& writer,
+                       ring::SegmentHeader& ring_header, bool quiet)
+    : limits_(limits), writer_(writer), ring_header_(ring_header), quiet_(quiet),
+      start_ns_(collector::monotonic_now_ns()) {
+  writer_.set_size_limit(limits.max_bytes);
+}
+
+bool LimitWatch::check() {
+  if (!reason_.empty()) return true;
+  char text[160];
+  if (writer_.size_limit_reached()) {
+    std::snprintf(text, sizeof text, "--max-size %llu bytes reached", static_cast<unsigned long long>(limits_.max_bytes));
+  } else if (limits_.max_seconds > 0 &&
+             static_cast<double>(collector::monotonic_now_ns() - start_ns_) / 1e9 >= limits_.max_seconds) {
+    std::snprintf(text, sizeof text, "--max-duration %g s reached", limits_.max_seconds);
+  } else {
+    return false;
+  }
+  reason_ = text;
+  ring_header_.stop_request.store(1, std::memory_order_release);
+  if (!quiet_) say("%s: recording stopped after %llu events; the program runs on untraced", reason_.c_str(),
+                   static_cast<unsigned long long>(writer_.events_written()));
+  return true;
 }
 
 }  // namespace pyrewind::cli

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "collector/src/recording_writer.h"
 #include "pyrewind/v1/recording.pb.h"
 #include "proto/ring/layout.h"
 #include "proto/ring/segment.h"
@@ -18,6 +19,26 @@ namespace pyrewind::cli {
 constexpr uint32_t kMaxEventBytes = 32768;
 constexpr uint32_t kChunkBytes = 65536;
 static_assert(ring::chunk_payload_bytes(kChunkBytes) >= kMaxEventBytes + 16);
+
+// Watches a recording's limits while its session runs. Once one is reached, asks the agent to
+// stop tracing (it removes tracing; the program runs on) and says so, once.
+class LimitWatch {
+ public:
+  LimitWatch(const RecordingLimits& limits, collector::RecordingWriter& writer, ring::SegmentHeader& ring_header,
+             bool quiet);
+  // Call at each poll. True once a limit was reached.
+  bool check();
+  // For RecordingSummary.stop_reason; empty while no limit was reached.
+  const std::string& reason() const { return reason_; }
+
+ private:
+  RecordingLimits limits_;
+  collector::RecordingWriter& writer_;
+  ring::SegmentHeader& ring_header_;
+  bool quiet_;
+  uint64_t start_ns_;
+  std::string reason_;
+};
 
 // "pyrewind: <message>" on stderr.
 void say(const char* format, ...) __attribute__((format(printf, 1, 2)));

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <functional>
+#include <filesystem>
 #include <random>
 
 #include "proto/recording/crc32c.h"
@@ -422,6 +423,30 @@ TEST(Recording, LargeRecordingsAreChunkedAndCompressed) {
   }
   ASSERT_TRUE(last_s);
   EXPECT_EQ(last_s->str_value().text(), "value number " + std::to_string(kLines - 1));
+}
+
+TEST(Writer, SizeLimitKeepsTheFinishedFileWithinIt) {
+  for (uint64_t limit : {uint64_t{64} << 10, uint64_t{300} << 10, uint64_t{2} << 20}) {
+    TempDir dir;
+    std::string path = dir.file("limited.rwd");
+    RecordingBuilder b(path);
+    b.writer().set_size_limit(limit);
+    uint64_t f = b.code("/app/big.py", "loop", 1, {"i", "s"});
+    b.thread(0, 1, "MainThread");
+    int written = 0;
+    for (int i = 0; i < 400000 && !b.writer().size_limit_reached(); ++i, ++written)
+      b.line(0, 2 + i, f, 2 + i % 3, 0, {slot(0, integer(i)), slot(1, text("value number " + std::to_string(i)))});
+    EXPECT_TRUE(b.writer().size_limit_reached()) << limit;
+    ASSERT_TRUE(b.finish());
+    EXPECT_LE(std::filesystem::file_size(path), limit);
+    EXPECT_GT(std::filesystem::file_size(path), limit * 3 / 4) << "the limit should be used, not feared";
+    auto rec = open_ok(path);
+    ASSERT_TRUE(rec);
+    EXPECT_TRUE(rec->finished());
+    EXPECT_FALSE(rec->damaged());
+    EXPECT_GT(rec->summary().event_count(), 0u);
+    EXPECT_LE(rec->summary().event_count(), static_cast<uint64_t>(written));
+  }
 }
 
 TEST(Recording, IncompressibleChunksAreStored) {
