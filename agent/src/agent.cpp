@@ -1,11 +1,13 @@
 #include "src/agent.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <x86intrin.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -34,6 +36,9 @@ bool kernel_clock_is_tsc() {
 }
 
 }  // namespace
+
+// No collector heartbeat for this long: the collector is gone (hung, or its pid reused).
+constexpr uint64_t kCollectorSilenceNs = 10'000'000'000;
 
 uint64_t monotonic_ns() {
   timespec now;
@@ -166,6 +171,15 @@ void Agent::stop(const char* reason) {
   write_status(wire::AgentState::kStopped, reason);
   ring::set_agent_message(*segment(), reason);
   segment()->agent_state.store(ring::kAgentStopped, std::memory_order_release);
+}
+
+bool Agent::session_end_requested() const {
+  const ring::SegmentHeader& header = *segment();
+  if (header.stop_request.load(std::memory_order_acquire) != 0) return true;
+  const uint32_t pid = header.collector_pid.load(std::memory_order_relaxed);
+  if (pid != 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
+  const uint64_t heartbeat = header.collector_heartbeat_ns.load(std::memory_order_relaxed);
+  return heartbeat != 0 && monotonic_ns() > heartbeat + kCollectorSilenceNs;
 }
 
 void Agent::warn(const char* message) { write_status(wire::AgentState::kWarning, message); }

@@ -83,6 +83,14 @@ class Agent {
   unsigned long main_thread_ident() const { return main_thread_ident_; }
   void set_main_thread_ident(unsigned long ident) { main_thread_ident_ = ident; }
 
+  // The collector set the ring's stop request, or its process is gone (or silent for 10 s).
+  bool session_end_requested() const;
+  // `pyrewind run`: the program's own threads check session_end_requested() every so many
+  // events (the agent keeps no thread of its own there: a native thread would make Python
+  // 3.12+ warn at every os.fork()).
+  bool checks_session_in_callbacks() const { return checks_session_in_callbacks_; }
+  void set_checks_session_in_callbacks(bool on) { checks_session_in_callbacks_ = on; }
+
   // Set in a forked child: it must never write into the parent's ring.
   bool in_forked_child() const { return forked_child_.load(std::memory_order_relaxed); }
 
@@ -96,6 +104,7 @@ class Agent {
   Filters filters_;
   std::atomic<bool> tracing_{false};
   std::atomic<bool> forked_child_{false};
+  bool checks_session_in_callbacks_ = false;
   uint64_t origin_ns_ = 0;
   // TSC clock: origin pair and ns-per-tick in 32.32 fixed point (0 until calibrated).
   bool use_tsc_ = false;

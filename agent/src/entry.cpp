@@ -111,9 +111,6 @@ void start_tracing(Agent* agent, const std::string& main_pseudo_file, unsigned l
   PyErr_Restore(type, value, traceback);
 }
 
-bool start_agent_thread(void* (*main)(void*));
-void* run_watcher_main(void*);
-
 // Python raises these audit events right before it runs the program's main code, after site
 // and everything else start-up runs: the moment `pyrewind run` starts tracing.
 int audit_hook(const char* event, PyObject*, void*) {
@@ -128,9 +125,8 @@ int audit_hook(const char* event, PyObject*, void*) {
   std::string pseudo_file;
   if (std::strcmp(what, "command") == 0) pseudo_file = "<string>";
   if (std::strcmp(what, "stdin") == 0) pseudo_file = "<stdin>";
+  agent->set_checks_session_in_callbacks(true);
   start_tracing(agent, pseudo_file, PyThread_get_thread_ident());
-  // Without the watcher (no thread to be had) the program is simply traced to its end.
-  if (agent->tracing()) start_agent_thread(run_watcher_main);
   return 0;
 }
 
@@ -138,7 +134,6 @@ int audit_hook(const char* event, PyObject*, void*) {
 
 constexpr long kPollNs = 10'000'000;                    // the attach thread's check interval
 constexpr uint64_t kInterpreterWaitNs = 10'000'000'000;  // for Python to finish initialising
-constexpr uint64_t kCollectorSilenceNs = 10'000'000'000;  // no heartbeat this long: collector gone
 
 std::atomic<bool> g_attach_thread_running{false};
 // Set once the attach thread starts closing its session: a new attach may then wait for it.
@@ -155,19 +150,9 @@ void sleep_poll() {
   nanosleep(&interval, nullptr);
 }
 
-bool collector_gone(const ring::SegmentHeader& header) {
-  const uint32_t pid = header.collector_pid.load(std::memory_order_relaxed);
-  if (pid != 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
-  const uint64_t heartbeat = header.collector_heartbeat_ns.load(std::memory_order_relaxed);
-  return heartbeat != 0 && monotonic_ns() > heartbeat + kCollectorSilenceNs;
-}
-
 // Returns once the collector asks the agent to stop, is gone, or Python is finalizing.
 void watch_session(const Agent& agent) {
-  const ring::SegmentHeader& header = *agent.segment();
-  while (header.stop_request.load(std::memory_order_acquire) == 0 && !collector_gone(header) &&
-         !compat::is_finalizing())
-    sleep_poll();
+  while (!agent.session_end_requested() && !compat::is_finalizing()) sleep_poll();
 }
 
 // Starts `main` on a thread of the agent's own, with every signal blocked (signals belong to
@@ -184,19 +169,6 @@ bool start_agent_thread(void* (*main)(void*)) {
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   pthread_attr_destroy(&attributes);
   return created == 0;
-}
-
-// `pyrewind run`'s watcher: the program is recorded to its end, unless the collector stops
-// the recording or dies first; then tracing is removed and the ring let go, and the program
-// runs on at full speed.
-void* run_watcher_main(void*) {
-  Agent* agent = Agent::instance();
-  watch_session(*agent);
-  if (compat::is_finalizing()) return nullptr;  // the program's end: its last events are recorded
-  PyGILState_STATE gil = PyGILState_Ensure();
-  agent->close_session();
-  PyGILState_Release(gil);
-  return nullptr;
 }
 
 // Ends a session in which Python was never touched (it did not become ready in time, or is

@@ -93,6 +93,7 @@ class ThreadState {
   std::vector<ItemsShadow> items_shadows;
   uint64_t last_time_ns = 0;
   uint32_t clock_calls = 0;  // since the TSC clock was last recalibrated on this thread
+  uint32_t calls_until_session_check = 1;  // see Agent::checks_session_in_callbacks()
 
  private:
   ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size);

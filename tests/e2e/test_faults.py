@@ -1,9 +1,13 @@
-"""Faults around a recording: the collector dies while the program runs on."""
+"""Faults around a recording: the collector dies while the program runs on; the program forks,
+execs, or exits from a thread."""
 
+import json
 import os
 import signal
 import subprocess
 import time
+
+import pytest
 
 from e2e_util import base_env, program
 
@@ -35,3 +39,39 @@ def test_collector_killed_during_run(pyrewind, interp, work):
     assert rest == b""
     info = pyrewind.info_json(recording)
     assert info["status"] in ("recovered", "damaged"), info
+
+
+def plain_run(interp, args, work):
+    return subprocess.run([interp.path] + args, capture_output=True, env=base_env(), cwd=str(work), timeout=60)
+
+
+def recorded_funcs(pyrewind, recording, work):
+    jsonl = work / (recording.name + ".jsonl")
+    pyrewind.export(recording, jsonl)
+    with open(jsonl) as lines:
+        return {json.loads(line).get("func") for line in lines}
+
+
+@pytest.mark.parametrize("mode", ["fork", "exec"])
+def test_fork_and_exec(pyrewind, interp, work, mode):
+    """The child of a fork never writes into the parent's recording; an exec in it runs as
+    usual; output (no warning about threads at fork, either) and status are a plain run's."""
+    args = [program("fork_exec.py"), mode]
+    plain = plain_run(interp, args, work)
+    recording = work / ("%s.rwd" % mode)
+    traced = subprocess.run([pyrewind.path, "run", "-q", "-o", str(recording), "--", interp.path] + args,
+                            capture_output=True, env=base_env(), cwd=str(work), timeout=60)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    funcs = recorded_funcs(pyrewind, recording, work)
+    assert "in_parent" in funcs and "in_child" not in funcs, funcs
+
+
+def test_os_exit_in_a_thread(pyrewind, interp, work):
+    recording = work / "exit_in_thread.rwd"
+    res = subprocess.run([pyrewind.path, "run", "-q", "-o", str(recording), "--", interp.path,
+                          program("exit_in_thread.py")], capture_output=True, env=base_env(), cwd=str(work),
+                         timeout=60)
+    assert res.returncode == 3 and res.stdout == b"exiting from a thread\n", res
+    info = pyrewind.info_json(recording)
+    assert info["status"] == "complete" and info["exit"] == {"code": 3}, info
+    assert "spin" in recorded_funcs(pyrewind, recording, work)
