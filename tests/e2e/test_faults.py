@@ -75,3 +75,24 @@ def test_os_exit_in_a_thread(pyrewind, interp, work):
     info = pyrewind.info_json(recording)
     assert info["status"] == "complete" and info["exit"] == {"code": 3}, info
     assert "spin" in recorded_funcs(pyrewind, recording, work)
+
+
+def test_disk_full(pyrewind, interp, work):
+    """The recording's file system fills up: a clear error, the file readable up to its last
+    whole chunk, tracing removed, and the program runs on to its own end."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    small = work / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        recording = small / "full.rwd"
+        res = subprocess.run([pyrewind.path, "run", "-o", str(recording), "--", interp.path,
+                              program("busy_for.py"), "1.0"], capture_output=True, env=base_env(), timeout=60)
+        assert res.returncode == 6 and res.stdout == b"worked traced_at_end=False\n", res
+        assert b"disk full" in res.stderr and b"readable up to its last whole chunk" in res.stderr, res.stderr
+        info = pyrewind.info_json(recording)
+        assert info["status"] == "recovered" and info["event_count"] > 0, info
+    finally:
+        subprocess.run(["umount", "-l", str(small)])

@@ -146,6 +146,13 @@ LimitWatch::LimitWatch(const RecordingLimits& limits, collector::RecordingWriter
 bool LimitWatch::check() {
   if (!reason_.empty()) return true;
   char text[160];
+  if (writer_.failed()) {
+    // Disk full or an I/O error, reported at the end: tracing on would cost the program for
+    // nothing.
+    reason_ = "writing the recording failed: " + writer_.error();
+    ring_header_.stop_request.store(1, std::memory_order_release);
+    return true;
+  }
   if (writer_.size_limit_reached()) {
     std::snprintf(text, sizeof text, "--max-size %llu bytes reached", static_cast<unsigned long long>(limits_.max_bytes));
   } else if (limits_.max_seconds > 0 &&

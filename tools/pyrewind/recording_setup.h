@@ -20,8 +20,9 @@ constexpr uint32_t kMaxEventBytes = 32768;
 constexpr uint32_t kChunkBytes = 65536;
 static_assert(ring::chunk_payload_bytes(kChunkBytes) >= kMaxEventBytes + 16);
 
-// Watches a recording's limits while its session runs. Once one is reached, asks the agent to
-// stop tracing (it removes tracing; the program runs on) and says so, once.
+// Watches a recording's limits while its session runs. Once one is reached, or writing the
+// file failed (disk full), asks the agent to stop tracing (it removes tracing; the program runs
+// on) and, for a limit, says so, once.
 class LimitWatch {
  public:
   LimitWatch(const RecordingLimits& limits, collector::RecordingWriter& writer, ring::SegmentHeader& ring_header,
