@@ -36,6 +36,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "cli: interpreter-independent CLI and file-format tests")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "soak: the one-minute soak, run once per suite (ctest e2e_soak)")
     pyrewind = os.path.abspath(config.getoption("--pyrewind"))
     agent_dir = config.getoption("--agent-dir") or os.path.join(
         os.path.dirname(os.path.dirname(pyrewind)), "lib", "pyrewind")
