@@ -36,6 +36,7 @@
 #include "proto/ring/layout.h"
 #include "proto/ring/segment.h"
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/live_sessions.h"
 #include "tools/pyrewind/recording_setup.h"
 
 namespace pyrewind::cli {
@@ -258,7 +259,10 @@ int attach_command(const AttachOptions& options) {
   Clock::time_point detach_deadline{};
   ring::SegmentHeader* ring_header = segment->header();
   LimitWatch limits(options.limits, *writer, *ring_header, options.quiet);
+  LiveSessionFile live(pid, "attach", absolute_path(options.output));
   session.run([&](uint64_t timeout_ns) {
+    live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
+                agent_state_name(session.agent_state()));
     timespec pause{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
     nanosleep(&pause, nullptr);
     const auto now = Clock::now();

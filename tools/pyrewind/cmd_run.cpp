@@ -40,6 +40,7 @@
 #include "proto/ring/layout.h"
 #include "proto/ring/segment.h"
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/live_sessions.h"
 #include "tools/pyrewind/recording_setup.h"
 
 namespace pyrewind::cli {
@@ -219,8 +220,11 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   }
 
   LimitWatch limits(options.limits, *writer, *segment->header(), options.quiet);
+  LiveSessionFile live(child->pid(), "run", absolute_path(options.output));
   session.run([&](uint64_t timeout_ns) {
     limits.check();
+    live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
+                agent_state_name(session.agent_state()));
     return child->wait_exit(timeout_ns);
   });
   const int wait_status = child->reap();

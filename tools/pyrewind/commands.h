@@ -88,7 +88,12 @@ struct HtmlOptions {
   uint64_t max_steps = 20000;
 };
 
+struct StatusOptions {
+  bool json = false;
+};
+
 int run_command(const RunOptions& options);
+int status_command(const StatusOptions& options);
 int attach_command(const AttachOptions& options);
 int info_command(const InfoOptions& options);
 int export_command(const ExportOptions& options);

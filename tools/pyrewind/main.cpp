@@ -71,6 +71,10 @@ int main(int argc, char** argv) {
   add_trace_options(*attach_cmd, attach.trace);
   add_limit_options(*attach_cmd, attach.limits, false);
 
+  pyrewind::cli::StatusOptions status;
+  auto* status_cmd = app.add_subcommand("status", "List this user's live recording sessions");
+  status_cmd->add_flag("--json", status.json, "Machine-readable output");
+
   pyrewind::cli::InfoOptions info;
   auto* info_cmd = app.add_subcommand("info", "Describe a recording");
   info_cmd->add_option("file", info.file, "Recording file")->required();
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) return pyrewind::cli::run_command(run);
     if (*attach_cmd) return pyrewind::cli::attach_command(attach);
     if (*info_cmd) return pyrewind::cli::info_command(info);
+    if (*status_cmd) return pyrewind::cli::status_command(status);
     if (*export_cmd) return pyrewind::cli::export_command(exp);
     if (*html_cmd) return pyrewind::cli::html_command(html);
   } catch (const std::exception& e) {

@@ -168,4 +168,19 @@ bool LimitWatch::check() {
   return true;
 }
 
+const char* agent_state_name(uint32_t agent_state) {
+  switch (agent_state) {
+    case ring::kAgentTracing: return "tracing";
+    case ring::kAgentStopped: return "stopped";
+    case ring::kAgentDetached: return "detached";
+    default: return "starting";
+  }
+}
+
+std::string absolute_path(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[4096];
+  return getcwd(cwd, sizeof cwd) ? std::string(cwd) + "/" + path : path;
+}
+
 }  // namespace pyrewind::cli

@@ -41,6 +41,12 @@ class LimitWatch {
   std::string reason_;
 };
 
+// The state `status` shows for an agent state of the ring header.
+const char* agent_state_name(uint32_t agent_state);
+
+// An absolute form of `path` (for `status`), or `path` itself.
+std::string absolute_path(const std::string& path);
+
 // "pyrewind: <message>" on stderr.
 void say(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
