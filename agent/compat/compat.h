@@ -159,6 +159,9 @@ inline PyObject* frame_local_value(Frame frame, PyCodeObject* code, int index, L
   return PyCell_GET(value);
 }
 
+// Code objects carry their qualified name from 3.11 on.
+constexpr bool kCodeHasQualifiedName = PY_VERSION_HEX >= 0x030B0000;
+
 // co_qualname (borrowed) from 3.11; nullptr before (the agent then derives it).
 inline PyObject* code_qualified_name(PyCodeObject* code) {
 #if PY_VERSION_HEX >= 0x030B0000

@@ -127,6 +127,54 @@ namespace detail {
 CodeMeta* first_code_meta() { return g_first; }
 }  // namespace detail
 
+void register_existing_functions() {
+  if (compat::kCodeHasQualifiedName || g_extra_index < 0) return;
+  constexpr size_t kMaxVisits = 200000;  // a few milliseconds, whatever the program holds
+  size_t visits = 0;
+  auto register_function = [&](PyObject* object) {
+    if (Py_TYPE(object) == &PyStaticMethod_Type || Py_TYPE(object) == &PyClassMethod_Type) {
+      PyObject* wrapped = PyObject_GetAttrString(object, "__func__");  // a C getter: no user code
+      if (!wrapped) {
+        PyErr_Clear();
+        return;
+      }
+      object = wrapped;
+      Py_DECREF(wrapped);  // still owned by the staticmethod/classmethod
+    }
+    if (!PyFunction_Check(object)) return;
+    auto* function = reinterpret_cast<PyFunctionObject*>(object);
+    PyObject* code = function->func_code;
+    PyObject* qualified_name = function->func_qualname;
+    if (!code || !PyCode_Check(code) || !qualified_name || !PyUnicode_CheckExact(qualified_name)) return;
+    auto* code_object = reinterpret_cast<PyCodeObject*>(code);
+    if (!lookup(code_object)) create(code_object, utf8_of(qualified_name));
+  };
+  PyObject* modules = PyImport_GetModuleDict();
+  if (!modules || !PyDict_Check(modules)) return;
+  Py_ssize_t module_position = 0;
+  PyObject *module_name, *module;
+  while (visits < kMaxVisits && PyDict_Next(modules, &module_position, &module_name, &module)) {
+    if (!PyModule_Check(module)) continue;
+    PyObject* globals = PyModule_GetDict(module);
+    Py_ssize_t position = 0;
+    PyObject *name, *value;
+    while (globals && visits < kMaxVisits && PyDict_Next(globals, &position, &name, &value)) {
+      ++visits;
+      if (!PyType_Check(value)) {
+        register_function(value);
+        continue;
+      }
+      PyObject* members = reinterpret_cast<PyTypeObject*>(value)->tp_dict;
+      Py_ssize_t member_position = 0;
+      PyObject *member_name, *member;
+      while (members && visits < kMaxVisits && PyDict_Next(members, &member_position, &member_name, &member)) {
+        ++visits;
+        register_function(member);
+      }
+    }
+  }
+}
+
 bool init_code_registry(std::string* error) {
   if (g_extra_index >= 0) return true;
   g_extra_index = compat::request_code_extra_index(free_meta);

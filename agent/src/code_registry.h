@@ -32,6 +32,13 @@ struct CodeMeta {
 // Must be called once with the GIL held, after Python is initialised.
 bool init_code_registry(std::string* error);
 
+// Before 3.11 (no co_qualname), gives the code objects of functions that already exist their
+// qualified names ("Ledger.add"), read from the functions: module-level functions and the
+// methods of module-level classes of every imported module. Code first seen while it runs
+// would otherwise only have its bare name, since the code that defined it ran before tracing
+// began (an attach). GIL held; runs no Python code; bounded.
+void register_existing_functions();
+
 // Metadata for `code`, created on first sight. nullptr only if memory ran out.
 CodeMeta* code_meta(PyCodeObject* code);
 

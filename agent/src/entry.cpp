@@ -105,6 +105,7 @@ void start_tracing(Agent* agent, const std::string& main_pseudo_file, unsigned l
     ring::set_agent_message(*agent->segment(), error.c_str());
     agent->segment()->agent_state.store(ring::kAgentStopped, std::memory_order_release);
   } else {
+    register_existing_functions();
     agent->set_tracing(true);
     if (!install_tracing(&error)) agent->stop(("could not install tracing: " + error).c_str());
   }

@@ -446,3 +446,19 @@ def test_agent_not_readable_by_target_user(pyrewind, work, targets, pytestconfig
     assert res.returncode != 0, res.describe()
     assert b"readable" in res.stderr.lower(), res.describe()
     assert target.finish() == (["done failures=[]"], 7)
+
+
+def test_code_defined_before_the_attach_has_qualified_names(pyrewind, interp, work):
+    target = subprocess.Popen([interp.path, program("attach_methods.py")], stdout=subprocess.PIPE, env=base_env())
+    try:
+        assert target.stdout.readline() == b"ready\n"
+        recording = work / "methods.rwd"
+        res = attach(pyrewind, target.pid, recording, "--duration", "1.5")
+        assert res.returncode == 0, res.describe()
+    finally:
+        target.communicate(timeout=60)
+    assert target.returncode == 0
+    jsonl = work / "methods.jsonl"
+    pyrewind.export(recording, jsonl)
+    funcs = {ev["func"] for ev in load_jsonl(str(jsonl)) if "func" in ev}
+    assert {"Ledger.spin", "Ledger.helper"} <= funcs, funcs
