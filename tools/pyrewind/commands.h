@@ -92,6 +92,13 @@ struct StatusOptions {
   bool json = false;
 };
 
+struct DumpOptions {
+  int pid = 0;
+  bool locals = false;
+  bool json = false;
+  uint32_t max_string = 100;  // characters of a str/bytes local shown
+};
+
 int run_command(const RunOptions& options);
 int status_command(const StatusOptions& options);
 int attach_command(const AttachOptions& options);
@@ -99,5 +106,6 @@ int info_command(const InfoOptions& options);
 int export_command(const ExportOptions& options);
 int html_command(const HtmlOptions& options);
 int memoryviz_command(const ExportOptions& options);  // export --format memoryviz (cmd_html.cpp)
+int dump_command(const DumpOptions& options);
 
 }  // namespace pyrewind::cli

@@ -75,6 +75,15 @@ int main(int argc, char** argv) {
   auto* status_cmd = app.add_subcommand("status", "List this user's live recording sessions");
   status_cmd->add_flag("--json", status.json, "Machine-readable output");
 
+  pyrewind::cli::DumpOptions dump;
+  auto* dump_cmd = app.add_subcommand("dump", "Print every thread's Python stack of a running process, without stopping it");
+  dump_cmd->add_option("pid", dump.pid, "Process id of the Python program")->required();
+  dump_cmd->add_flag("--locals", dump.locals, "Also show local variables (values of builtin types)");
+  dump_cmd->add_flag("--json", dump.json, "Machine-readable output");
+  dump_cmd->add_option("--max-string", dump.max_string, "Characters shown per str/bytes local")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+
   pyrewind::cli::InfoOptions info;
   auto* info_cmd = app.add_subcommand("info", "Describe a recording");
   info_cmd->add_option("file", info.file, "Recording file")->required();
@@ -113,6 +122,7 @@ int main(int argc, char** argv) {
     if (*attach_cmd) return pyrewind::cli::attach_command(attach);
     if (*info_cmd) return pyrewind::cli::info_command(info);
     if (*status_cmd) return pyrewind::cli::status_command(status);
+    if (*dump_cmd) return pyrewind::cli::dump_command(dump);
     if (*export_cmd) return pyrewind::cli::export_command(exp);
     if (*html_cmd) return pyrewind::cli::html_command(html);
   } catch (const std::exception& e) {

@@ -1,0 +1,299 @@
+// `pyrewind dump PID [--locals] [--json]`: every thread's Python stack of a running process,
+// read from its memory while it runs (injector/inspect/): no ptrace stop, no code run in it,
+// so it works on a deadlocked interpreter too.
+#include <signal.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "injector/inspect/python_process.h"
+#include "injector/inspect/python_stacks.h"
+#include "tools/pyrewind/commands.h"
+#include "tools/reader/json.h"
+
+namespace pyrewind::cli {
+namespace {
+
+namespace json = reader::json;
+using inspect::Value;
+
+// The running target can change a stack while it is read; a snapshot in which a thread did
+// not check out is taken again, up to this many times, and the best one shown.
+constexpr int kAttempts = 3;
+
+std::string hex(uint64_t value) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%" PRIx64, value);
+  return text;
+}
+
+std::string command_line(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  while (!text.empty() && text.back() == '\0') text.pop_back();
+  for (char& c : text)
+    if (c == '\0') c = ' ';
+  return text;
+}
+
+// Python's repr() of a str or bytes prefix: quotes, backslash escapes for what is not
+// printable ASCII (bytes) or is a control character (str).
+std::string quoted(const std::string& text, bool bytes) {
+  std::string out = bytes ? "b'" : "'";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\'': out += "\\'"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f || (bytes && c >= 0x80)) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+          out += escaped;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "'";
+}
+
+std::string value_text(const Value& value) {
+  switch (value.kind) {
+    case Value::Kind::kNone:
+      return "None";
+    case Value::Kind::kBool:
+      return value.boolean ? "True" : "False";
+    case Value::Kind::kInt:
+      return value.integer.empty() ? "<int of " + std::to_string(value.int_bits) + " bits>" : value.integer;
+    case Value::Kind::kFloat:
+      return json::python_float_repr(value.number);
+    case Value::Kind::kStr:
+    case Value::Kind::kBytes: {
+      std::string text = quoted(value.text, value.kind == Value::Kind::kBytes);
+      if (value.truncated)
+        text += "... (" + std::to_string(value.length) + (value.kind == Value::Kind::kStr ? " chars)" : " bytes)");
+      return text;
+    }
+    case Value::Kind::kContainer:
+      return "<" + value.type + " of " + std::to_string(value.length) + (value.length == 1 ? " item" : " items") +
+             " at " + hex(value.address) + ">";
+    case Value::Kind::kOther:
+      return "<" + value.type + " at " + hex(value.address) + ">";
+    case Value::Kind::kUnreadable:
+      break;
+  }
+  return "<unreadable" + (value.type.empty() ? "" : " " + value.type) + " at " + hex(value.address) + ">";
+}
+
+void append_value_json(std::string& o, const Value& value) {
+  o += "\"type\":";
+  json::append_string(o, value.kind == Value::Kind::kUnreadable ? "unreadable" : value.type);
+  o += ",\"value\":";
+  switch (value.kind) {
+    case Value::Kind::kNone:
+      o += "null";
+      break;
+    case Value::Kind::kBool:
+      o += value.boolean ? "true" : "false";
+      break;
+    case Value::Kind::kInt: {
+      // A number while it fits in an int64 (a string beyond 2^53, json.h), else the digits.
+      errno = 0;
+      char* end = nullptr;
+      const long long small = value.integer.empty() ? 0 : std::strtoll(value.integer.c_str(), &end, 10);
+      if (value.integer.empty())
+        o += "null,\"bits\":" + std::to_string(value.int_bits);
+      else if (errno == 0 && end && *end == '\0')
+        json::append_int(o, small);
+      else
+        json::append_string(o, value.integer);
+      break;
+    }
+    case Value::Kind::kFloat:
+      json::append_float(o, value.number);
+      break;
+    case Value::Kind::kStr:
+      json::append_string(o, value.text);
+      break;
+    case Value::Kind::kBytes:
+      json::append_hex(o, value.text);
+      break;
+    case Value::Kind::kContainer:
+    case Value::Kind::kOther:
+    case Value::Kind::kUnreadable:
+      o += "null";
+      break;
+  }
+  if (value.kind == Value::Kind::kStr || value.kind == Value::Kind::kBytes || value.kind == Value::Kind::kContainer) {
+    o += ",\"len\":";
+    json::append_uint(o, value.length);
+  }
+  if (value.truncated) o += ",\"truncated\":true";
+  if (value.kind == Value::Kind::kContainer || value.kind == Value::Kind::kOther ||
+      value.kind == Value::Kind::kUnreadable) {
+    o += ",\"address\":";
+    json::append_string(o, hex(value.address));
+  }
+}
+
+const char* activity(const inspect::ThreadStack& thread) {
+  if (thread.os_state == '?') return "unknown";
+  return thread.os_state == 'R' ? "active" : "idle";
+}
+
+std::string render_json(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot) {
+  std::string o = "{\"pid\":";
+  json::append_int(o, target.pid);
+  o += ",\"command\":";
+  json::append_string(o, command_line(target.pid));
+  o += ",\"python\":";
+  json::append_string(o, target.version);
+  o += ",\"image\":";
+  json::append_string(o, target.image);
+  o += ",\"threads\":[";
+  for (size_t i = 0; i < snapshot.threads.size(); ++i) {
+    const inspect::ThreadStack& t = snapshot.threads[i];
+    if (i) o += ",";
+    o += "{\"native_id\":";
+    if (t.native_id > 0)
+      json::append_int(o, t.native_id);
+    else
+      o += "null";
+    o += ",\"ident\":";
+    json::append_uint(o, t.pthread_id);
+    o += ",\"name\":";
+    json::append_string(o, t.os_name);
+    o += ",\"interpreter\":";
+    json::append_int(o, t.interpreter_id);
+    o += ",\"state\":";
+    json::append_string(o, activity(t));
+    o += ",\"holds_gil\":";
+    o += snapshot.gil_known ? (t.holds_gil ? "true" : "false") : "null";
+    o += ",\"frames\":[";
+    for (size_t f = 0; f < t.frames.size(); ++f) {
+      const inspect::Frame& frame = t.frames[f];
+      if (f) o += ",";
+      o += "{\"function\":";
+      json::append_string(o, frame.function);
+      o += ",\"file\":";
+      json::append_string(o, frame.file);
+      o += ",\"line\":";
+      if (frame.line >= 0)
+        json::append_int(o, frame.line);
+      else
+        o += "null";
+      if (!frame.locals.empty()) {
+        o += ",\"locals\":[";
+        for (size_t l = 0; l < frame.locals.size(); ++l) {
+          if (l) o += ",";
+          o += "{\"name\":";
+          json::append_string(o, frame.locals[l].name);
+          o += ",";
+          append_value_json(o, frame.locals[l].value);
+          o += "}";
+        }
+        o += "]";
+      }
+      o += "}";
+    }
+    o += "]";
+    if (!t.error.empty()) {
+      o += ",\"error\":";
+      json::append_string(o, t.error);
+    }
+    o += "}";
+  }
+  o += "]}\n";
+  return o;
+}
+
+std::string render_text(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot) {
+  std::string o = "Process " + std::to_string(target.pid) + ": " + command_line(target.pid) + "\n";
+  o += "Python " + target.version + " (" + target.image + ")\n";
+  for (const inspect::ThreadStack& t : snapshot.threads) {
+    o += "\nThread ";
+    o += t.native_id > 0 ? std::to_string(t.native_id) : hex(t.pthread_id);
+    o += " (";
+    o += activity(t);
+    if (t.holds_gil) o += ", holds GIL";
+    o += ")";
+    if (!t.os_name.empty()) o += " \"" + t.os_name + "\"";
+    if (t.interpreter_id != 0) o += " interpreter " + std::to_string(t.interpreter_id);
+    o += "\n";
+    for (const inspect::Frame& frame : t.frames) {
+      o += "    " + frame.function + " (" + frame.file;
+      if (frame.line >= 0) o += ":" + std::to_string(frame.line);
+      o += ")\n";
+      for (const inspect::Local& local : frame.locals) o += "        " + local.name + " = " + value_text(local.value) + "\n";
+    }
+    if (t.frames.empty() && t.error.empty()) o += "    (no Python frames)\n";
+    if (!t.error.empty()) o += "    (stack incomplete: " + t.error + ")\n";
+  }
+  return o;
+}
+
+int locate_failure(const inspect::LocateResult& located) {
+  std::fprintf(stderr, "pyrewind: %s\n", located.message.c_str());
+  switch (located.status) {
+    case inspect::LocateStatus::kNoProcess:
+      return kExitNoProcess;
+    case inspect::LocateStatus::kPermissionDenied:
+      return kExitPermission;
+    case inspect::LocateStatus::kNotPython:
+      return kExitNotPython;
+    case inspect::LocateStatus::kUnsupported:
+    case inspect::LocateStatus::kOk:
+      break;
+  }
+  return kExitUnsupportedTarget;
+}
+
+}  // namespace
+
+int dump_command(const DumpOptions& options) {
+  const pid_t pid = options.pid;
+  inspect::ProcessMemory memory(pid);
+  const inspect::LocateResult located = inspect::locate_python(pid, memory);
+  if (located.status != inspect::LocateStatus::kOk) return locate_failure(located);
+
+  inspect::StackOptions stack_options;
+  stack_options.locals = options.locals;
+  stack_options.max_string = options.max_string;
+  inspect::StackReader reader(located.target, memory);
+  inspect::Snapshot best;
+  bool have_snapshot = false;
+  std::string error;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    inspect::Snapshot snapshot;
+    if (!reader.read(stack_options, &snapshot, &error)) continue;
+    if (!have_snapshot || snapshot.errors() < best.errors()) best = std::move(snapshot);
+    have_snapshot = true;
+    if (best.errors() == 0) break;
+  }
+  if (!have_snapshot) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+      std::fprintf(stderr, "pyrewind: process %d exited during the dump\n", static_cast<int>(pid));
+      return kExitNoProcess;
+    }
+    std::fprintf(stderr, "pyrewind: %s\n", error.c_str());
+    return kExitTargetNotRunning;
+  }
+  const std::string text =
+      options.json ? render_json(located.target, best) : render_text(located.target, best);
+  if (std::fputs(text.c_str(), stdout) < 0 || std::fflush(stdout) != 0) {
+    std::fprintf(stderr, "pyrewind: cannot write the dump: %s\n", std::strerror(errno));
+    return kExitIoError;
+  }
+  return kExitOk;
+}
+
+}  // namespace pyrewind::cli
