@@ -59,3 +59,8 @@ echo
 echo "\$ pyrewind html $out/ledger.rwd -o $out/ledger.html    # step through it in a browser"
 "$pyrewind" html "$out/ledger.rwd" -o "$out/ledger.html"
 echo "(open file://$out/ledger.html: source, call stack with locals, memory diagram, calls over time)"
+
+echo
+replay_commands="break ledger.py:26 if total > 2000; continue; where; history total; return; delete 1; break Ledger.add if amount == 0; continue; next; next; rcontinue; print label"
+echo "\$ pyrewind replay $out/ledger.rwd -c \"$replay_commands\"    # time travel"
+"$pyrewind" replay "$out/ledger.rwd" -c "$replay_commands"

@@ -8,6 +8,7 @@ packages=(
   protobuf-compiler libprotobuf-dev
   libboost-dev            # Boost.Interprocess (header-only)
   libzstd-dev libunwind-dev libcli11-dev
+  libedit-dev             # line editing and history in `pyrewind replay`
   libgtest-dev googletest
   python3 python3-dev python3-pytest python3-protobuf
   chromium                # the `pyrewind html` page's end-to-end test (headless)

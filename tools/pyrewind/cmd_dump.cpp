@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <cerrno>
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +15,7 @@
 #include "injector/inspect/python_stacks.h"
 #include "tools/pyrewind/commands.h"
 #include "tools/reader/json.h"
+#include "tools/reader/python_text.h"
 
 namespace pyrewind::cli {
 namespace {
@@ -27,12 +27,6 @@ using inspect::Value;
 // not check out is taken again, up to this many times, and the best one shown.
 constexpr int kAttempts = 3;
 
-std::string hex(uint64_t value) {
-  char text[24];
-  std::snprintf(text, sizeof text, "0x%" PRIx64, value);
-  return text;
-}
-
 std::string command_line(pid_t pid) {
   std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -40,30 +34,6 @@ std::string command_line(pid_t pid) {
   for (char& c : text)
     if (c == '\0') c = ' ';
   return text;
-}
-
-// Python's repr() of a str or bytes prefix: quotes, backslash escapes for what is not
-// printable ASCII (bytes) or is a control character (str).
-std::string quoted(const std::string& text, bool bytes) {
-  std::string out = bytes ? "b'" : "'";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\'': out += "\\'"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f || (bytes && c >= 0x80)) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
-          out += escaped;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "'";
 }
 
 std::string value_text(const Value& value) {
@@ -78,20 +48,20 @@ std::string value_text(const Value& value) {
       return json::python_float_repr(value.number);
     case Value::Kind::kStr:
     case Value::Kind::kBytes: {
-      std::string text = quoted(value.text, value.kind == Value::Kind::kBytes);
+      std::string text = reader::python_quoted(value.text, value.kind == Value::Kind::kBytes);
       if (value.truncated)
         text += "... (" + std::to_string(value.length) + (value.kind == Value::Kind::kStr ? " chars)" : " bytes)");
       return text;
     }
     case Value::Kind::kContainer:
       return "<" + value.type + " of " + std::to_string(value.length) + (value.length == 1 ? " item" : " items") +
-             " at " + hex(value.address) + ">";
+             " at " + reader::hex_address(value.address) + ">";
     case Value::Kind::kOther:
-      return "<" + value.type + " at " + hex(value.address) + ">";
+      return "<" + value.type + " at " + reader::hex_address(value.address) + ">";
     case Value::Kind::kUnreadable:
       break;
   }
-  return "<unreadable" + (value.type.empty() ? "" : " " + value.type) + " at " + hex(value.address) + ">";
+  return "<unreadable" + (value.type.empty() ? "" : " " + value.type) + " at " + reader::hex_address(value.address) + ">";
 }
 
 void append_value_json(std::string& o, const Value& value) {
@@ -141,7 +111,7 @@ void append_value_json(std::string& o, const Value& value) {
   if (value.kind == Value::Kind::kContainer || value.kind == Value::Kind::kOther ||
       value.kind == Value::Kind::kUnreadable) {
     o += ",\"address\":";
-    json::append_string(o, hex(value.address));
+    json::append_string(o, reader::hex_address(value.address));
   }
 }
 
@@ -221,7 +191,7 @@ std::string render_text(const inspect::PythonTarget& target, const inspect::Snap
   o += "Python " + target.version + " (" + target.image + ")\n";
   for (const inspect::ThreadStack& t : snapshot.threads) {
     o += "\nThread ";
-    o += t.native_id > 0 ? std::to_string(t.native_id) : hex(t.pthread_id);
+    o += t.native_id > 0 ? std::to_string(t.native_id) : reader::hex_address(t.pthread_id);
     o += " (";
     o += activity(t);
     if (t.holds_gil) o += ", holds GIL";

@@ -99,6 +99,11 @@ struct DumpOptions {
   uint32_t max_string = 100;  // characters of a str/bytes local shown
 };
 
+struct ReplayOptions {
+  std::string file;
+  std::string commands;  // -c: "cmd; cmd"; empty = interactive (or commands from stdin)
+};
+
 int run_command(const RunOptions& options);
 int status_command(const StatusOptions& options);
 int attach_command(const AttachOptions& options);
@@ -107,5 +112,6 @@ int export_command(const ExportOptions& options);
 int html_command(const HtmlOptions& options);
 int memoryviz_command(const ExportOptions& options);  // export --format memoryviz (cmd_html.cpp)
 int dump_command(const DumpOptions& options);
+int replay_command(const ReplayOptions& options);
 
 }  // namespace pyrewind::cli

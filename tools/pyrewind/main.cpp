@@ -84,6 +84,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();
 
+  pyrewind::cli::ReplayOptions replay;
+  auto* replay_cmd = app.add_subcommand("replay", "Step forward and backward through a recording (a time-travel debugger)");
+  replay_cmd->add_option("file", replay.file, "Recording file")->required();
+  replay_cmd->add_option("-c,--commands", replay.commands,
+                         "Run these commands (separated by ';'), print what they show, and exit");
+
   pyrewind::cli::InfoOptions info;
   auto* info_cmd = app.add_subcommand("info", "Describe a recording");
   info_cmd->add_option("file", info.file, "Recording file")->required();
@@ -123,6 +129,7 @@ int main(int argc, char** argv) {
     if (*info_cmd) return pyrewind::cli::info_command(info);
     if (*status_cmd) return pyrewind::cli::status_command(status);
     if (*dump_cmd) return pyrewind::cli::dump_command(dump);
+    if (*replay_cmd) return pyrewind::cli::replay_command(replay);
     if (*export_cmd) return pyrewind::cli::export_command(exp);
     if (*html_cmd) return pyrewind::cli::html_command(html);
   } catch (const std::exception& e) {

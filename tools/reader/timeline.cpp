@@ -49,6 +49,7 @@ bool assign_value(v1::Value& current, bool bound, const v1::Value& incoming) {
 void Frame::reset(const CodeInfo* code, uint32_t depth, bool complete) {
   code_ = code;
   depth_ = depth;
+  line_ = 0;
   complete_ = complete;
   clear_locals();
 }
@@ -136,6 +137,88 @@ const v1::Value* Frame::find_local(const std::string& name) const {
 // Timeline
 
 Timeline::Timeline(const Recording& recording, size_t start_chunk) : cursor_(recording, start_chunk) {}
+
+Timeline::Timeline(const Recording& recording, size_t start_chunk, const v1::Checkpoint& state)
+    : cursor_(recording, start_chunk) {
+  for (const v1::CheckpointCode& c : state.codes()) {
+    if (c.id() == 0 || static_cast<uint32_t>(c.local_names_size()) > kMaxSlots) continue;
+    CodeInfo& code = code_entry(c.id());
+    code.file = c.file();
+    code.qualified_name = c.qualified_name();
+    code.first_line = c.first_line();
+    code.local_names.assign(c.local_names().begin(), c.local_names().end());
+    code.module_level = c.module_level();
+    code.known = c.known();
+    code.resolved = c.resolved();
+    std::unordered_set<std::string> seen;
+    for (const std::string& name : code.local_names)
+      if (!name.empty() && !seen.insert(name).second) code.duplicate_names = true;
+  }
+  for (const v1::CheckpointThread& saved : state.threads()) {
+    ThreadInfo& t = thread_state(saved.thread());
+    t.native_id = saved.native_id();
+    t.ident = saved.ident();
+    t.name = saved.name();
+    t.started = saved.started();
+    t.ended = saved.ended();
+    for (const v1::CheckpointFrame& sf : saved.stack()) {
+      if (!t.stack.empty() && sf.depth() <= t.stack.back().depth()) break;  // depths must increase
+      t.stack.emplace_back();
+      Frame& f = t.stack.back();
+      f.reset(&code_entry(sf.code_id()), sf.depth(), sf.locals_complete());
+      f.line_ = sf.line();
+      for (const v1::Binding& b : sf.locals()) f.apply(b);
+    }
+  }
+}
+
+v1::Checkpoint Timeline::checkpoint() const {
+  v1::Checkpoint out;
+  std::unordered_set<uint64_t> codes;
+  for (const auto& [index, t] : threads_) {
+    v1::CheckpointThread& saved = *out.add_threads();
+    saved.set_thread(index);
+    saved.set_native_id(t.native_id);
+    saved.set_ident(t.ident);
+    saved.set_name(t.name);
+    saved.set_started(t.started);
+    saved.set_ended(t.ended);
+    for (const Frame& f : t.stack) {
+      v1::CheckpointFrame& sf = *saved.add_stack();
+      sf.set_code_id(f.code()->id);
+      sf.set_depth(f.depth());
+      sf.set_locals_complete(f.locals_complete());
+      sf.set_line(f.line());
+      codes.insert(f.code()->id);
+      // Slots as slots (names come from the code), dict-based names by name, as recorded.
+      for (size_t i = 0; i < f.slots_.size(); ++i) {
+        if (!f.slots_[i].bound) continue;
+        v1::Binding& b = *sf.add_locals();
+        b.set_slot(static_cast<uint32_t>(i));
+        *b.mutable_value() = f.slots_[i].value;
+      }
+      for (const Frame::Named& n : f.named_) {
+        if (!n.bound) continue;
+        v1::Binding& b = *sf.add_locals();
+        b.set_name(n.name);
+        *b.mutable_value() = n.value;
+      }
+    }
+  }
+  for (uint64_t id : codes) {
+    const CodeInfo& code = codes_.at(id);
+    v1::CheckpointCode& c = *out.add_codes();
+    c.set_id(id);
+    c.set_file(code.file);
+    c.set_qualified_name(code.qualified_name);
+    c.set_first_line(code.first_line);
+    for (const std::string& name : code.local_names) c.add_local_names(name);
+    c.set_module_level(code.module_level);
+    c.set_known(code.known);
+    c.set_resolved(code.resolved);
+  }
+  return out;
+}
 
 Timeline::~Timeline() = default;
 
@@ -242,11 +325,13 @@ void Timeline::on_event(const v1::Event& e, uint64_t seq) {
     t.stack.emplace_back();
     Frame& f = t.stack.back();
     f.reset(&code, depth, true);
+    f.line_ = e.line();
     for (const v1::Binding& b : e.locals()) f.apply(b);
     step_.frame = &f;
     return;
   }
   Frame& f = frame_at(t, depth, &code);
+  f.line_ = e.line();
   if (e.full_state()) {
     f.clear_locals();
     f.complete_ = true;
@@ -272,6 +357,12 @@ void Timeline::on_event(const v1::Event& e, uint64_t seq) {
 bool Timeline::next() {
   for (;;) {
     if (!in_chunk_) {
+      if (stop_at_chunk_starts_ && !chunk_start_returned_) {
+        chunk_start_returned_ = true;
+        type_ = ItemType::kChunkStart;
+        return true;
+      }
+      chunk_start_returned_ = false;
       if (!cursor_.next()) return false;
       packets_.reset(cursor_.data(), cursor_.size());
       in_chunk_ = true;

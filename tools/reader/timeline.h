@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "pyrewind/v1/replay_index.pb.h"
 #include "tools/reader/recording.h"
 
 namespace pyrewind::reader {
@@ -49,6 +50,7 @@ class Frame {
  public:
   const CodeInfo* code() const { return code_; }  // never null once on a stack
   uint32_t depth() const { return depth_; }
+  uint32_t line() const { return line_; }  // the line of its latest event (0: none yet)
   // False when records of this frame's thread were lost (or the frame was first seen after a
   // gap, or a container delta had no previous value to apply to: its items are then missing)
   // and no full state has arrived since: locals shown may be missing or stale.
@@ -83,6 +85,7 @@ class Frame {
 
   const CodeInfo* code_ = nullptr;
   uint32_t depth_ = 0;
+  uint32_t line_ = 0;
   bool complete_ = false;
   std::vector<Slot> slots_;
   std::vector<Named> named_;                       // insertion order; unbound = tombstone
@@ -90,7 +93,10 @@ class Frame {
   size_t named_live_ = 0;
 };
 
-enum class ItemType { kEvent, kLoss, kThreadStart, kThreadEnd, kAgentStatus };
+enum class ItemType {
+  kEvent, kLoss, kThreadStart, kThreadEnd, kAgentStatus,
+  kChunkStart,  // only with stop_at_chunk_starts(): a chunk begins; nothing of it is read yet
+};
 
 // An event with everything resolved. Pointers are valid until the timeline advances.
 struct Step {
@@ -125,6 +131,10 @@ class Timeline {
   // From the first chunk, or from entry `start_chunk` of the chunk index (stacks then start
   // empty and are rebuilt as events arrive; each chunk re-states the definitions it uses).
   explicit Timeline(const Recording& recording, size_t start_chunk = 0);
+  // From entry `start_chunk` of the chunk index with the state a checkpoint() taken at that
+  // chunk's start saved: stacks and locals are complete from the first event on. The
+  // checkpoint is untrusted input (a cache file): what does not check out is left out.
+  Timeline(const Recording& recording, size_t start_chunk, const v1::Checkpoint& state);
   ~Timeline();
   Timeline(const Timeline&) = delete;
   Timeline& operator=(const Timeline&) = delete;
@@ -133,6 +143,12 @@ class Timeline {
   // (then error() says why). String/code definitions, and ThreadStarts that only re-state a
   // known thread, are absorbed, not returned.
   bool next();
+
+  // next() also stops where a chunk begins (ItemType::kChunkStart), where checkpoint()
+  // saves what a reader starting at that chunk needs.
+  void stop_at_chunk_starts(bool stop) { stop_at_chunk_starts_ = stop; }
+  // Every thread's stack and locals, with the code objects they use.
+  v1::Checkpoint checkpoint() const;
 
   ItemType type() const { return type_; }
   const Step& step() const { return step_; }                 // kEvent
@@ -171,6 +187,8 @@ class Timeline {
   std::unordered_map<uint32_t, ThreadInfo> threads_;
   uint64_t events_read_ = 0;
   uint64_t skipped_before_ = 0;  // skipped packets of finished chunks
+  bool stop_at_chunk_starts_ = false;
+  bool chunk_start_returned_ = false;  // kChunkStart returned for the chunk not yet entered
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,238 @@
+"""`pyrewind replay FILE -c "..."`: the time-travel debugger, checked against states known
+from the program (programs/replay_target.py) and against the JSONL export of the same
+recording (the locals at any step, forward or backward)."""
+
+import json
+import os
+import re
+
+import pytest
+
+from e2e_util import EXIT_BAD_RECORDING, program, run
+
+TARGET = program("replay_target.py")
+
+
+def marks():
+    found = {}
+    with open(TARGET) as source:
+        for number, text in enumerate(source, 1):
+            if "# mark: " in text:
+                found[text.split("# mark: ", 1)[1].strip()] = number
+    return found
+
+
+LINE = marks()
+POSITION = re.compile(r"^> (.*)\((\d+)\)(.*)\(\)(?:->(.*))?$", re.M)
+STEP = re.compile(r"^\[step (\d+) of (\d+), \+[0-9.]+s, thread (\d+)(?: \"(.*)\")?\]$", re.M)
+
+
+@pytest.fixture(scope="module")
+def recording(pyrewind, tmp_path_factory):
+    path = tmp_path_factory.mktemp("replay") / "target.rwd"
+    res = pyrewind.record([TARGET], path)
+    assert res.returncode == 0, res.describe()
+    return path
+
+
+def replay(pyrewind, recording, commands, check=True):
+    res = run([pyrewind.path, "replay", str(recording), "-c", "; ".join(commands)])
+    if check:
+        assert res.returncode == 0, res.describe()
+    return res
+
+
+def transcript(pyrewind, recording, commands):
+    """The output of each command (the first entry: where replay starts)."""
+    text = replay(pyrewind, recording, commands).stdout.decode()
+    parts = re.split(r"^\(rwd\) .*\n", text, flags=re.M)
+    assert len(parts) == len(commands) + 1, text
+    return parts
+
+
+def position(output):
+    """(file, line, function, step, thread) of the last position shown in `output`."""
+    where = POSITION.findall(output)
+    step = STEP.findall(output)
+    assert where and step, output
+    file, line, function, _ = where[-1]
+    return file, int(line), function, int(step[-1][0]), int(step[-1][2])
+
+
+def locals_of(output):
+    return dict(line.split(" = ", 1) for line in output.strip().splitlines() if " = " in line)
+
+
+def func(interp, qualname):
+    return qualname.rsplit(".", 1)[-1] if interp.short_func else qualname
+
+
+def test_breakpoints_forward_and_backward(pyrewind, recording):
+    out = transcript(pyrewind, recording, [
+        "break replay_target.py:%d" % LINE["acc-add"], "continue", "p total", "p v",
+        "c", "p total", "p v", "rcontinue", "p total", "p v", "rc", "c", "c", "p total", "c"])
+    assert position(out[0])[3] == 0  # replay starts at the first step
+    assert out[1].startswith("Breakpoint 1 at ")
+    assert out[2].startswith("Breakpoint 1\n")
+    assert position(out[2])[:3] == (TARGET, LINE["acc-add"], "accumulate")
+    assert (out[3], out[4]) == ("0\n", "3\n")
+    assert (out[6], out[7]) == ("3\n", "4\n")
+    assert (out[9], out[10]) == ("0\n", "3\n")  # back at the first hit
+    assert "No breakpoint or watch is hit before this step" in out[11]
+    assert position(out[13])[:2] == (TARGET, LINE["acc-add"])  # the third hit
+    assert out[14] == "7\n"
+    assert "No breakpoint or watch is hit after this step" in out[15]
+
+
+def test_conditional_breakpoint_and_stack(pyrewind, interp, recording):
+    out = transcript(pyrewind, recording, [
+        "break fact if n == 1", "c", "where", "return", "rreturn", "p n", "rreturn", "p n", "next", "next", "p n"])
+    assert position(out[2])[:3] == (TARGET, LINE["fact-test"] - 1, "fact")  # the CALL of fact(1)
+    stack = out[3]
+    frames = re.findall(r"^[> ] (.*)\((\d+)\)(.*)\(\)$", stack, re.M)
+    assert frames == [(TARGET, str(LINE["main-fact"]), "<module>")] + \
+        [(TARGET, str(LINE["fact-rec"]), "fact")] * 3 + [(TARGET, str(LINE["fact-test"] - 1), "fact")]
+    assert [int(n) for n in re.findall(r"^      n = (\d+)$", stack, re.M)] == [4, 3, 2, 1]
+    assert "      first = 12\n" in stack
+    # return: to fact(1)'s RETURN with its value; rreturn: back to its CALL; then its caller's.
+    assert "--Return--" in out[4] and position(out[4])[:2] == (TARGET, LINE["fact-base"])
+    assert POSITION.findall(out[4])[-1][3] == "1"
+    assert "--Call--" in out[5]
+    assert out[6] == "1\n"
+    assert "--Call--" in out[7] and out[8] == "2\n"
+    # next over the call of fact(1) from fact(2)'s first line.
+    assert position(out[9])[1] == LINE["fact-test"]
+    assert position(out[10])[1] == LINE["fact-rec"]
+    assert out[11] == "2\n"
+
+
+def test_next_steps_over_calls_and_rnext_back(pyrewind, recording):
+    out = transcript(pyrewind, recording, [
+        "break replay_target.py:%d" % LINE["main-acc"], "c", "next", "p first", "rnext", "p first", "step", "step"])
+    assert position(out[2])[1] == LINE["main-acc"]
+    assert position(out[3])[1] == LINE["main-fact"] and out[4] == "12\n"
+    assert position(out[5])[1] == LINE["main-acc"]
+    assert out[6].startswith("*** name 'first' is not defined here")
+    assert "--Call--" in out[7] and position(out[7])[2] == "accumulate"
+    assert position(out[8])[1] == LINE["acc-init"]
+
+
+def test_history_and_watch(pyrewind, recording):
+    out = transcript(pyrewind, recording, [
+        "break accumulate", "c", "history total", "history seen", "watch seen", "c", "p seen", "c", "p seen",
+        "rc", "p seen", "delete", "c"])
+    assert re.findall(r"step \d+ line (\d+): total = (.*)", out[3]) == [
+        (str(LINE["acc-init"] + 1), "0"), (str(LINE["acc-append"]), "3"), (str(LINE["acc-append"]), "7"),
+        (str(LINE["acc-append"]), "12")]
+    assert [v for _, v in re.findall(r"step \d+ line (\d+): seen = (.*)", out[4])] == [
+        "[]", "[3]", "[3, 7]", "[3, 7, 12]"]
+    assert out[5].startswith("Watch 2: seen in accumulate (not bound at this step)")
+    assert out[6].startswith("Watch 2: seen = []")
+    assert out[7] == "[]\n"
+    assert out[8].startswith("Watch 2: seen = [3]") and out[9] == "[3]\n"
+    assert out[10].startswith("Watch 2: seen = []") and out[11] == "[]\n"
+    assert "End of recording." in out[13]
+
+
+def test_threads(pyrewind, recording):
+    out = transcript(pyrewind, recording, [
+        "break worker", "c", "threads", "p count"] + ["next"] * 6 + ["p done", "thread 0", "threads"])
+    file, line, function, step, thread = position(out[2])
+    assert function == "worker" and thread == 1
+    assert '"helper"' in out[2]
+    assert re.search(r'^\* thread 1 "helper" ', out[3], re.M)
+    # The main thread at that moment: starting or joining the helper (by time, not record order).
+    main_line = re.search(r'^  thread 0 "MainThread" .*: at .*\((\d+)\)<module>\(\)$', out[3], re.M)
+    assert main_line and int(main_line.group(1)) in (LINE["main-start"], LINE["main-join"]), out[3]
+    assert out[4] == "3\n"
+    assert out[11] == "1\n"  # done after i = 0, 1
+    main = position(out[12])
+    assert main[4] == 0 and main[1] in (LINE["main-start"], LINE["main-join"])
+    assert re.search(r'^\* thread 0 "MainThread"', out[13], re.M)
+
+
+def test_goto_and_back_match_the_export(pyrewind, recording, tmp_path):
+    """At any step, forward or backward, `locals` shows what the JSONL export says."""
+    jsonl = tmp_path / "all.jsonl"
+    pyrewind.export(recording, jsonl)
+    events = [json.loads(line) for line in open(jsonl)]
+    events = [e for e in events if "seq" in e]
+    last = events[-1]["seq"]
+    picks = sorted({0, 1, last // 3, last // 2, (2 * last) // 3, last - 1, last})
+    commands = []
+    for seq in picks:
+        commands += ["goto %d" % seq, "locals", "back", "locals"]
+    out = transcript(pyrewind, recording, commands)
+    by_seq = {e["seq"]: e for e in events}
+    for i, seq in enumerate(picks):
+        shown, shown_locals, backed, backed_locals = out[1 + 4 * i: 5 + 4 * i]
+        expected = by_seq[seq]
+        assert position(shown)[1:4] == (expected["line"], expected["func"], seq) or \
+            position(shown)[3] == seq and position(shown)[1] == expected["line"]
+        if expected["event"] in ("call", "line"):
+            assert sorted(locals_of(shown_locals)) == sorted(expected["locals"]), (seq, shown_locals)
+        if seq == 0:
+            assert backed.startswith("Start of recording.")
+            continue
+        previous = max(e["seq"] for e in events if e["seq"] < seq and e["tid"] == expected["tid"])
+        assert position(backed)[3] == previous
+        if by_seq[previous]["event"] in ("call", "line"):
+            assert sorted(locals_of(backed_locals)) == sorted(by_seq[previous]["locals"])
+
+
+def test_stepping_back_retraces_every_step(pyrewind, recording):
+    count = 40
+    out = transcript(pyrewind, recording, ["step"] * count + ["back"] * count)
+    forward = [position(o)[3] for o in out[: count + 1]]
+    backward = [position(o)[3] for o in out[count:]]
+    assert forward == sorted(forward) and len(set(forward)) == count + 1
+    assert backward == list(reversed(forward))
+
+
+def test_index_is_cached_and_rebuilt_when_stale(pyrewind, recording, tmp_path):
+    copy = tmp_path / "copy.rwd"
+    copy.write_bytes(recording.read_bytes())
+    index = tmp_path / "copy.rwdi"
+    first = replay(pyrewind, copy, ["goto 30", "where"]).stdout
+    assert index.exists() and (os.stat(index).st_mode & 0o777) == 0o600
+    assert replay(pyrewind, copy, ["goto 30", "where"]).stdout == first
+    index.write_bytes(b"PYRWIDX1" + os.urandom(4096))  # garbage: rebuilt, same answers
+    assert replay(pyrewind, copy, ["goto 30", "where"]).stdout == first
+    assert index.read_bytes()[:8] == b"PYRWIDX1" and len(index.read_bytes()) != 4104
+
+
+def test_truncated_and_bad_recordings(pyrewind, tmp_path):
+    """A recording cut short (the collector was killed) replays up to its last whole chunk."""
+    whole = tmp_path / "whole.rwd"
+    assert pyrewind.record([program("many_events.py"), "20000"], whole).returncode == 0
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.rwd"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    res = replay(pyrewind, cut, ["info", "goto 999999999", "where", "back", "locals"])
+    assert b"warning" in res.stderr and b"truncated" in res.stderr
+    text = res.stdout.decode()
+    assert "Damaged:" in text
+    last = int(re.search(r"The recording has steps 0 to (\d+)", text).group(1))
+    assert last > 1000
+    assert "[step %d of " % last in text and "[step %d of " % (last - 1) in text
+    garbage = tmp_path / "garbage.rwd"
+    garbage.write_bytes(b"not a recording at all")
+    res = replay(pyrewind, garbage, ["info"], check=False)
+    assert res.returncode == EXIT_BAD_RECORDING
+    assert b"not a pyrewind recording" in res.stderr
+
+
+def test_source_listing(pyrewind, recording, tmp_path):
+    out = transcript(pyrewind, recording, ["break replay_target.py:%d" % LINE["acc-add"], "c", "list"])
+    listing = out[3].splitlines()
+    here = [l for l in listing if "->" in l[:10]]
+    assert len(here) == 1 and here[0].split()[0] == str(LINE["acc-add"]) and "total += v" in here[0]
+    assert any(l.split()[:2] == [str(LINE["acc-add"]), "B->"] for l in listing)
+    # Without the source on disk: said so.
+    moved = tmp_path / "moved.py"
+    moved.write_text(open(TARGET).read())
+    rec = tmp_path / "moved.rwd"
+    assert pyrewind.record([str(moved)], rec).returncode == 0
+    moved.unlink()
+    out = transcript(pyrewind, rec, ["list"])
+    assert out[1].startswith("Source unavailable: %s" % moved)

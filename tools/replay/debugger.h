@@ -1,0 +1,121 @@
+// `pyrewind replay`: a time-travel debugger over a recording, with pdb's commands and their
+// reverse forms. The position is one recorded event (a step); its thread is the current
+// thread. Moving forward reads on from the position; moving backward, `goto` and `thread`
+// restart from the replay index's checkpoint of the right chunk, so every command reads at most
+// the chunks it must search, never the recording from its start.
+//
+// Commands (`help` lists them): step/s, next/n, return/r, continue/c, back/rs, rnext, rreturn,
+// rcontinue, break/b [FILE:LINE|LINE|FUNCTION] [if EXPR], watch NAME, delete N, goto SEQ|[+-]Ts,
+// where/bt, locals, print/p EXPR, list/l, threads, thread N, history NAME, info, help, quit/q.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tools/reader/recording.h"
+#include "tools/reader/timeline.h"
+#include "tools/replay/expr.h"
+#include "tools/replay/index.h"
+
+namespace pyrewind::replay {
+
+class Debugger {
+ public:
+  Debugger(const reader::Recording& recording, const ReplayIndex& index);
+  ~Debugger();
+
+  // Moves to the first event and describes it. False (and the reason in output()) when the
+  // recording has no readable event.
+  bool start();
+  // Runs one command line. False when it asked to quit.
+  bool execute(const std::string& line);
+  // What the commands printed since the last take_output().
+  std::string take_output();
+
+ private:
+  struct Breakpoint {
+    int number = 0;
+    std::string file;      // "" for a function breakpoint
+    uint32_t line = 0;
+    std::string function;  // qualified name, or its last part
+    std::unique_ptr<Expression> condition;
+    uint64_t hits = 0;
+  };
+  struct Watch {
+    int number = 0;
+    std::string name;
+    uint64_t code_id = 0;
+    std::string function;
+  };
+  // What stopped a forward or backward search (for the message).
+  struct Stop {
+    const Breakpoint* breakpoint = nullptr;
+    const Watch* watch = nullptr;
+    std::string condition_error;
+  };
+  using Predicate = std::function<bool(const reader::Timeline&)>;
+  // Whether a search may stop in a chunk (from the index's chunk contents, without reading it).
+  using ChunkFilter = std::function<bool(size_t chunk)>;
+
+  // --- moving
+  bool seek(uint64_t seq);
+  bool forward(const Predicate& pred, const ChunkFilter& may_stop = {});
+  std::optional<uint64_t> backward(const Predicate& pred, const ChunkFilter& may_stop = {});
+  void move_forward(const Predicate& pred, const char* end_message);
+  void move_backward(const Predicate& pred, const char* start_message);
+  void continue_forward();
+  void continue_backward();
+  // Whether a breakpoint or watch stops at the timeline's step (and which, when `stop`).
+  bool hits_stop(const reader::Timeline& timeline, Stop* stop);
+  // Calls f for each step of one chunk, from its checkpoint, until f returns false.
+  void for_each_step_in_chunk(size_t chunk, const std::function<bool(const reader::Timeline&)>& f) const;
+  bool chunk_may_stop(size_t chunk) const;
+  // The step of `thread` that was current at time `time_ns`: its latest event at or before
+  // then (seq order is the order records reached the collector, not time order across
+  // threads), else its first one after.
+  std::optional<uint64_t> step_of_thread_at(uint32_t thread, uint64_t time_ns) const;
+
+  // --- commands
+  void cmd_break(const std::string& args);
+  void cmd_watch(const std::string& args);
+  void cmd_delete(const std::string& args);
+  void cmd_goto(const std::string& args);
+  void cmd_where();
+  void cmd_locals();
+  void cmd_print(const std::string& args);
+  void cmd_list(const std::string& args);
+  void cmd_threads();
+  void cmd_thread(const std::string& args);
+  void cmd_history(const std::string& args);
+  void cmd_info(const std::string& args);
+  void cmd_help();
+
+  // --- showing
+  void show_position(const Stop& stop);
+  void show_frame_locals(const reader::Frame& frame, const std::string& indent);
+  std::string frame_title(const reader::Frame& frame, uint32_t line) const;
+  std::string thread_title(uint32_t thread) const;
+  const std::string* source_line(const std::string& file, uint32_t line);
+  const std::vector<std::string>* source(const std::string& file);
+  const reader::Step& step() const { return timeline_->step(); }
+  const reader::Frame* current_frame() const { return step().frame; }
+  std::string time_text(uint64_t time_ns) const;
+
+  const reader::Recording& recording_;
+  const ReplayIndex& index_;
+  std::unique_ptr<reader::Timeline> timeline_;  // positioned at the current event
+  std::string out_;
+  std::vector<std::unique_ptr<Breakpoint>> breakpoints_;
+  std::vector<Watch> watches_;
+  int next_number_ = 1;
+  std::unordered_map<std::string, std::unique_ptr<std::vector<std::string>>> sources_;  // null: unreadable
+  uint32_t list_next_ = 0;  // `list` again goes on from here
+};
+
+}  // namespace pyrewind::replay
