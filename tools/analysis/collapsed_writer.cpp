@@ -31,9 +31,10 @@ class CollapsedWriter : public TraceWriter {
   bool finish(uint64_t) override { return flush(); }
 
  private:
-  // Stacks summed before they are written: bounds memory; a stack seen again after a flush
-  // gets another line.
+  // Stacks summed before they are written, bounded in number and in bytes (deep recursion
+  // makes long stacks); a stack seen again after a flush gets another line.
   static constexpr size_t kMaxPending = 1 << 16;
+  static constexpr size_t kMaxPendingBytes = 64 << 20;
 
   struct Stack {
     std::string path;          // "outer;inner"
@@ -59,8 +60,10 @@ class CollapsedWriter : public TraceWriter {
 
   void account(Stack& s, uint64_t now_ns) {
     if (!s.path.empty() && now_ns > s.since_ns) {
-      pending_[s.path] += now_ns - s.since_ns;
-      if (pending_.size() >= kMaxPending) flush();
+      auto [it, fresh] = pending_.try_emplace(s.path, 0);
+      it->second += now_ns - s.since_ns;
+      if (fresh) pending_bytes_ += s.path.size();
+      if (pending_.size() >= kMaxPending || pending_bytes_ >= kMaxPendingBytes) flush();
     }
     s.since_ns = now_ns;
   }
@@ -68,6 +71,7 @@ class CollapsedWriter : public TraceWriter {
   bool flush() {
     std::vector<std::pair<std::string, uint64_t>> lines(pending_.begin(), pending_.end());
     pending_.clear();
+    pending_bytes_ = 0;
     std::sort(lines.begin(), lines.end());
     std::string& b = out_.buffer();
     for (const auto& [path, weight] : lines) {
@@ -84,6 +88,7 @@ class CollapsedWriter : public TraceWriter {
   std::unordered_map<uint32_t, Stack> stacks_;
   std::unordered_map<uint64_t, std::string> names_;
   std::unordered_map<std::string, uint64_t> pending_;
+  size_t pending_bytes_ = 0;
 };
 
 }  // namespace

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tools/analysis/scan.h"
 #include "tools/reader/test_util.h"
@@ -72,6 +74,39 @@ TEST_F(Formats, Collapsed) {
             "g (/src/b:c.py:1) 15\n"
             "main (/src/a.py:1) 10\n"
             "main (/src/a.py:1);f (/src/a.py:3) 20\n");
+}
+
+TEST_F(Formats, CollapsedSumsInBoundedBatches) {
+  std::string error;
+  auto recording = reader::Recording::open(path_, &error);
+  ASSERT_TRUE(recording) << error;
+  reader::Timeline timeline(*recording);
+  reader::OutputFile out;
+  ASSERT_TRUE(out.open(dir_.file("stacks")));
+  auto writer = make_collapsed_writer(TraceSource{*recording, timeline}, out);
+  // More distinct stacks than one batch holds, then the first one again.
+  std::vector<reader::CodeInfo> codes(70000);
+  for (size_t i = 0; i < codes.size(); ++i) {
+    codes[i].id = i;
+    codes[i].qualified_name = "f" + std::to_string(i);
+    codes[i].file = "/a.py";
+    codes[i].first_line = 1;
+  }
+  uint64_t t = 0;
+  auto call = [&](const reader::CodeInfo& code, uint64_t duration) {
+    const Span span{0, 0, &code, 1, t, true};
+    writer->begin(span);
+    t += duration;
+    writer->end(span, t);
+  };
+  for (const auto& code : codes) call(code, 5);
+  call(codes[0], 7);
+  ASSERT_TRUE(writer->finish(t));
+  ASSERT_TRUE(out.close());
+  const std::string text = read_file(dir_.file("stacks"));
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 70001);
+  EXPECT_EQ(text.rfind("f0 (/a.py:1) 5\n", 0), 0u);        // the first batch, sorted
+  EXPECT_NE(text.find("\nf0 (/a.py:1) 7\n"), std::string::npos);  // summed again after it
 }
 
 TEST_F(Formats, Chrome) {
