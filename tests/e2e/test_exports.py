@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from call_tree import Recorded, def_line, folded
-from e2e_util import EXIT_USAGE, HERE, run
+from e2e_util import EXIT_USAGE, HERE, program, run
 
 PERFETTO_PROTO = os.path.join(HERE, "..", "..", "tools", "analysis", "testdata", "perfetto_subset.proto")
 SPEEDSCOPE = "speedscope@1.22.2"
@@ -218,6 +218,39 @@ def test_speedscope(pyrewind, recorded, work, speedscope_validator):
         events = [("B" if e["type"] == "O" else "E", frames[e["frame"]]["name"], e["at"]) for e in profile["events"]]
         assert events == expected[tid]
         assert (profile["startValue"], profile["endValue"]) == (expected[tid][0][2], expected[tid][-1][2])
+
+
+# Runs a command and prints its peak RSS. It runs in a small process of its own because Linux
+# carries the peak of the forking process's memory over fork and exec: measured from pytest,
+# every command would weigh at least as much as pytest.
+RSS_PROBE = """
+import os, subprocess, sys
+with open(os.devnull, "wb") as null:
+    proc = subprocess.Popen(sys.argv[1:], stdout=null)
+    _, status, usage = os.wait4(proc.pid, 0)
+sys.exit("failed: %r" % sys.argv[1:]) if status else print(usage.ru_maxrss)
+"""
+
+
+def peak_rss_kib(args):
+    res = run([sys.executable, "-I", "-S", "-c", RSS_PROBE] + list(args))
+    assert res.returncode == 0, res.describe()
+    return int(res.stdout)
+
+
+def test_constant_memory(pyrewind, work):
+    """Ten times the events, the same memory: every export streams."""
+    peaks = {}
+    for n in (20000, 200000):
+        rec = work / ("many-%d.rwd" % n)
+        res = pyrewind.record([program("many_events.py"), str(n)], rec, options=["--no-locals"])
+        assert res.returncode == 0, res.describe()
+        for fmt in ("chrome", "perfetto", "speedscope", "collapsed"):
+            peaks[(fmt, n)] = peak_rss_kib([pyrewind.path, "export", str(rec), "--format", fmt, "-o",
+                                            str(work / ("out." + fmt))])
+        peaks[("stats", n)] = peak_rss_kib([pyrewind.path, "stats", str(rec), "-o", os.devnull])
+    for fmt in ("chrome", "perfetto", "speedscope", "collapsed", "stats"):
+        assert peaks[(fmt, 200000)] < peaks[(fmt, 20000)] + 4096, peaks
 
 
 def test_bad_options(pyrewind, recorded):
