@@ -16,7 +16,9 @@ import sys
 
 import pytest
 
+import rwd
 from call_tree import Recorded, def_line, folded
+from compare import load_jsonl
 from e2e_util import EXIT_USAGE, HERE, program, run
 
 PERFETTO_PROTO = os.path.join(HERE, "..", "..", "tools", "analysis", "testdata", "perfetto_subset.proto")
@@ -251,6 +253,39 @@ def test_constant_memory(pyrewind, work):
         peaks[("stats", n)] = peak_rss_kib([pyrewind.path, "stats", str(rec), "-o", os.devnull])
     for fmt in ("chrome", "perfetto", "speedscope", "collapsed", "stats"):
         assert peaks[(fmt, 200000)] < peaks[(fmt, 20000)] + 4096, peaks
+
+
+def test_truncated_recording(pyrewind, work):
+    """A recording cut inside a chunk: the calls still running where it ends are closed at its
+    last event, in every format."""
+    rec = work / "many.rwd"
+    res = pyrewind.record([program("many_events.py"), "20000"], rec)
+    assert res.returncode == 0, res.describe()
+    data = rec.read_bytes()
+    chunks = rwd.layout(data)[1]
+    assert len(chunks) >= 3, chunks
+    victim = chunks[len(chunks) // 2]
+    cut = work / "cut.rwd"
+    cut.write_bytes(data[:victim.offset + (victim.end - victim.offset) // 2])
+    pyrewind.export(cut, work / "cut.jsonl")
+    events = [e for e in load_jsonl(str(work / "cut.jsonl")) if "seq" in e]
+    expected, stack = [], []
+    for e in events:
+        if e["event"] == "call":
+            stack.append(e["func"])
+            expected.append(("B", e["func"], e["t_ns"]))
+        elif e["event"] == "return":
+            expected.append(("E", stack.pop(), e["t_ns"]))
+    assert stack == ["<module>", "main"], "the cut leaves the program running"
+    expected += [("E", f, events[-1]["t_ns"]) for f in reversed(stack)]
+
+    res = run([pyrewind.path, "export", str(cut), "--format", "chrome", "-o", str(work / "cut.json")])
+    assert res.returncode == 0 and "truncated" in res.stderr.decode(), res.describe()
+    assert chrome_spans(json.load(open(str(work / "cut.json")))) == {0: expected}
+    res = run([pyrewind.path, "stats", str(cut), "--format", "json"])
+    assert res.returncode == 0 and "truncated" in res.stderr.decode(), res.describe()
+    calls = {f["function"]: f["calls"] for f in json.loads(res.stdout)["functions"]}
+    assert calls == {"<module>": 1, "main": 1, "step": sum(1 for s in expected if s[:2] == ("B", "step"))}
 
 
 def test_bad_options(pyrewind, recorded):
