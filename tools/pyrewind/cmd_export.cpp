@@ -1,4 +1,6 @@
 // `pyrewind export FILE --format jsonl [-o OUT]`: one JSON object per event, streamed.
+// `--format chrome|perfetto|speedscope|collapsed [--from T] [--to T] [--thread N]`: the calls
+// as spans, in a profiler's or trace viewer's format (tools/analysis/trace_formats.h).
 //
 // Each line: {"seq","t_ns","tid","event","file","func","line","depth", then per kind:
 //   call, line            "locals": the frame's complete reconstructed locals
@@ -10,8 +12,13 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
+#include "tools/analysis/progress.h"
+#include "tools/analysis/range.h"
+#include "tools/analysis/scan.h"
+#include "tools/analysis/trace_formats.h"
 #include "tools/pyrewind/commands.h"
 #include "tools/reader/json.h"
 #include "tools/reader/output.h"
@@ -97,16 +104,40 @@ void append_loss(std::string& out, const v1::Loss& loss) {
   out += "}\n";
 }
 
+using WriterFactory = std::unique_ptr<analysis::TraceWriter> (*)(const analysis::TraceSource&,
+                                                                  reader::OutputFile&);
+
+WriterFactory span_writer(const std::string& format) {
+  if (format == "chrome") return analysis::make_chrome_writer;
+  if (format == "perfetto") return analysis::make_perfetto_writer;
+  if (format == "speedscope") return analysis::make_speedscope_writer;
+  if (format == "collapsed") return analysis::make_collapsed_writer;
+  return nullptr;
+}
+
 }  // namespace
 
 int export_command(const ExportOptions& options) {
+  const WriterFactory make_writer = span_writer(options.format);
+  const bool ranged = !options.from.empty() || !options.to.empty() || options.thread >= 0;
+  if (ranged && !make_writer) {
+    std::fprintf(stderr, "pyrewind: --from, --to and --thread apply to the formats chrome, perfetto, speedscope "
+                         "and collapsed, not to %s\n", options.format.c_str());
+    return kExitUsage;
+  }
   if (options.format == "memoryviz") return memoryviz_command(options);
-  if (options.format != "jsonl") {
-    std::fprintf(stderr, "pyrewind: unsupported export format '%s' (supported: jsonl)\n", options.format.c_str());
+  if (options.format != "jsonl" && !make_writer) {
+    std::fprintf(stderr, "pyrewind: unsupported export format '%s' (supported: jsonl, memoryviz, chrome, perfetto, "
+                         "speedscope, collapsed)\n", options.format.c_str());
+    return kExitUsage;
+  }
+  analysis::Range range;
+  std::string error;
+  if (make_writer && !analysis::Range::parse(options.from, options.to, options.thread, &range, &error)) {
+    std::fprintf(stderr, "pyrewind: %s\n", error.c_str());
     return kExitUsage;
   }
   reader::quiet_protobuf_utf8_errors();  // the reader repairs such strings itself
-  std::string error;
   reader::OpenOptions open_options;
   open_options.rebuild_summary = false;  // the events are streamed anyway
   auto recording = reader::Recording::open(options.file, &error, open_options);
@@ -126,16 +157,34 @@ int export_command(const ExportOptions& options) {
   }
 
   reader::Timeline timeline(*recording);
-  std::string& buffer = out.buffer();
-  const bool with_locals = !recording->header().locals_omitted();
-  while (timeline.next()) {
-    if (timeline.type() == ItemType::kEvent)
-      append_event(buffer, timeline.step(), with_locals);
-    else if (timeline.type() == ItemType::kLoss)
-      append_loss(buffer, timeline.loss());
-    else
-      continue;
-    if (!out.commit()) break;
+  analysis::Progress progress("exporting", recording->data_end() - recording->data_begin());
+  if (make_writer) {
+    const auto writer = make_writer(analysis::TraceSource{*recording, timeline}, out);
+    analysis::SpanBuilder builder(range, *writer);
+    // The writers write as spans begin and end; a failed output only needs to stop the pass.
+    analysis::scan(*recording, timeline, builder, progress, [&](const reader::Step&) { return !out.failed(); });
+    progress.done();
+    // A failed output is reported by close() below; the writer's own files, here.
+    if (!writer->finish(builder.last_time_ns()) && !writer->error().empty()) {
+      std::fprintf(stderr, "pyrewind: %s\n", writer->error().c_str());
+      return kExitIoError;
+    }
+    if (!builder.started())
+      std::fprintf(stderr, "pyrewind: warning: %s: no events in the range selected\n", options.file.c_str());
+  } else {
+    std::string& buffer = out.buffer();
+    const bool with_locals = !recording->header().locals_omitted();
+    while (timeline.next()) {
+      progress.update(timeline.chunk().offset - recording->data_begin());
+      if (timeline.type() == ItemType::kEvent)
+        append_event(buffer, timeline.step(), with_locals);
+      else if (timeline.type() == ItemType::kLoss)
+        append_loss(buffer, timeline.loss());
+      else
+        continue;
+      if (!out.commit()) break;
+    }
+    progress.done();
   }
   if (!out.close()) {
     std::fprintf(stderr, "pyrewind: %s\n", out.error().c_str());

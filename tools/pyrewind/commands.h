@@ -77,6 +77,19 @@ struct ExportOptions {
   std::string format = "jsonl";
   std::string output = "-";           // "-" = stdout
   int64_t step = -1;                  // memoryviz: the step (seq) whose state is drawn
+  // chrome, perfetto, speedscope, collapsed: the range (tools/analysis/range.h)
+  std::string from;                   // "": from the start
+  std::string to;                     // "": to the end
+  int64_t thread = -1;                // -1: every thread
+};
+
+struct StatsOptions {
+  std::string file;
+  std::string format = "text";        // text | json
+  std::string output = "-";
+  std::string from;                   // as ExportOptions
+  std::string to;
+  int64_t thread = -1;
 };
 
 struct HtmlOptions {
@@ -109,6 +122,7 @@ int status_command(const StatusOptions& options);
 int attach_command(const AttachOptions& options);
 int info_command(const InfoOptions& options);
 int export_command(const ExportOptions& options);
+int stats_command(const StatsOptions& options);
 int html_command(const HtmlOptions& options);
 int memoryviz_command(const ExportOptions& options);  // export --format memoryviz (cmd_html.cpp)
 int dump_command(const DumpOptions& options);

@@ -40,6 +40,15 @@ void add_limit_options(CLI::App& command, pyrewind::cli::RecordingLimits& limits
         ->check(CLI::PositiveNumber);
 }
 
+// --from/--to/--thread of the commands that read a range (tools/analysis/range.h).
+void add_range_options(CLI::App& command, std::string& from, std::string& to, int64_t& thread,
+                       const std::string& prefix) {
+  command.add_option("--from", from, prefix + "first event: a seq (#1200), or a time since the start (1.5s, 250ms)");
+  command.add_option("--to", to, prefix + "last event (inclusive): a seq, or a time since the start");
+  command.add_option("--thread", thread, prefix + "only this thread (its index, as `info` lists it)")
+      ->check(CLI::NonNegativeNumber);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,11 +108,21 @@ int main(int argc, char** argv) {
   auto* export_cmd = app.add_subcommand("export", "Convert a recording to another format");
   export_cmd->add_option("file", exp.file, "Recording file")->required();
   export_cmd->add_option("--format", exp.format, "Output format")
-      ->check(CLI::IsMember({"jsonl", "memoryviz"}))
+      ->check(CLI::IsMember({"jsonl", "memoryviz", "chrome", "perfetto", "speedscope", "collapsed"}))
       ->capture_default_str();
   export_cmd->add_option("-o,--output", exp.output, "Output file ('-' for stdout)")->capture_default_str();
   export_cmd->add_option("--step", exp.step, "memoryviz: the step (seq) whose state is drawn")
       ->check(CLI::NonNegativeNumber);
+  add_range_options(*export_cmd, exp.from, exp.to, exp.thread, "chrome, perfetto, speedscope, collapsed: ");
+
+  pyrewind::cli::StatsOptions stats;
+  auto* stats_cmd = app.add_subcommand("stats", "Profile a recording: calls and time per function and line, coverage, types");
+  stats_cmd->add_option("file", stats.file, "Recording file")->required();
+  stats_cmd->add_option("--format", stats.format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  stats_cmd->add_option("-o,--output", stats.output, "Output file ('-' for stdout)")->capture_default_str();
+  add_range_options(*stats_cmd, stats.from, stats.to, stats.thread, "");
 
   pyrewind::cli::HtmlOptions html;
   auto* html_cmd = app.add_subcommand("html", "Write one self-contained page to step through a recording");
@@ -131,6 +150,7 @@ int main(int argc, char** argv) {
     if (*dump_cmd) return pyrewind::cli::dump_command(dump);
     if (*replay_cmd) return pyrewind::cli::replay_command(replay);
     if (*export_cmd) return pyrewind::cli::export_command(exp);
+    if (*stats_cmd) return pyrewind::cli::stats_command(stats);
     if (*html_cmd) return pyrewind::cli::html_command(html);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pyrewind: internal error: %s\n", e.what());

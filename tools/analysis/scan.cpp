@@ -1,0 +1,26 @@
+#include "tools/analysis/scan.h"
+
+namespace pyrewind::analysis {
+
+void scan(const reader::Recording& recording, reader::Timeline& timeline, SpanBuilder& builder,
+          Progress& progress, const std::function<bool(const reader::Step&)>& on_step) {
+  while (!builder.done() && timeline.next()) {
+    progress.update(timeline.chunk().offset - recording.data_begin());
+    switch (timeline.type()) {
+      case reader::ItemType::kEvent:
+        if (builder.on_event(SpanEvent::of(timeline.step())) && !on_step(timeline.step())) return;
+        break;
+      case reader::ItemType::kLoss:
+        builder.on_loss(timeline.loss().thread(), timeline.loss().dropped_records());
+        break;
+      case reader::ItemType::kThreadEnd:
+        builder.on_thread_end(timeline.thread_end().thread());
+        break;
+      default:
+        break;
+    }
+  }
+  builder.finish();
+}
+
+}  // namespace pyrewind::analysis

@@ -1,0 +1,59 @@
+// Writers of the span-based export formats. Each is a SpanSink that streams to an OutputFile;
+// finish() writes what only the end can tell. Memory: per code object and per thread, never
+// per event.
+//
+//   chrome      Trace Event Format (JSON object form): per thread "B"/"E" pairs named after
+//               the function with {"file","line"} args, thread_name metadata, an instant event
+//               "records lost" where records were dropped; ts in microseconds since the start.
+//               Opens in ui.perfetto.dev and chrome://tracing.
+//   perfetto    Perfetto's protobuf trace (a Trace message: TracePackets on one sequence): a
+//               process track, a track per thread, TrackEvent slice begin/end with interned
+//               names and source locations (file, function, line); timestamps in ns since
+//               the start.
+//   speedscope  speedscope's file format: one evented profile per thread, unit nanoseconds,
+//               frames {name, file, line}. The events of each thread are spooled to a
+//               temporary file until the end (profiles are written one after another).
+//   collapsed   folded stacks, "outer;inner;leaf WEIGHT" per line, WEIGHT the self time in
+//               nanoseconds, frames named "function (file:line)"; identical stacks are summed
+//               (in bounded batches: a stack can appear on several lines, which flamegraph.pl
+//               and inferno add up).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tools/analysis/spans.h"
+#include "tools/reader/output.h"
+#include "tools/reader/recording.h"
+#include "tools/reader/timeline.h"
+
+namespace pyrewind::analysis {
+
+class TraceWriter : public SpanSink {
+ public:
+  // Completes the output (`end_ns`: the last timestamp in range). False when writing failed:
+  // the OutputFile's error(), or error() here for the writer's own temporary files.
+  virtual bool finish(uint64_t end_ns) = 0;
+  const std::string& error() const { return error_; }
+
+ protected:
+  std::string error_;
+};
+
+// The recording and its timeline give the writers the process and thread names.
+struct TraceSource {
+  const reader::Recording& recording;
+  const reader::Timeline& timeline;
+};
+
+std::unique_ptr<TraceWriter> make_chrome_writer(const TraceSource& source, reader::OutputFile& out);
+std::unique_ptr<TraceWriter> make_perfetto_writer(const TraceSource& source, reader::OutputFile& out);
+std::unique_ptr<TraceWriter> make_speedscope_writer(const TraceSource& source, reader::OutputFile& out);
+std::unique_ptr<TraceWriter> make_collapsed_writer(const TraceSource& source, reader::OutputFile& out);
+
+// "MainThread", or "thread N" when the recording never named it.
+std::string thread_label(const reader::Timeline& timeline, uint32_t thread);
+// The program's name for a process track: the script of argv, or the executable.
+std::string program_label(const reader::Recording& recording);
+
+}  // namespace pyrewind::analysis
