@@ -20,6 +20,7 @@
 #include "tools/analysis/scan.h"
 #include "tools/analysis/trace_formats.h"
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/recording_input.h"
 #include "tools/reader/json.h"
 #include "tools/reader/output.h"
 #include "tools/reader/recording.h"
@@ -137,16 +138,8 @@ int export_command(const ExportOptions& options) {
     std::fprintf(stderr, "pyrewind: %s\n", error.c_str());
     return kExitUsage;
   }
-  reader::quiet_protobuf_utf8_errors();  // the reader repairs such strings itself
-  reader::OpenOptions open_options;
-  open_options.rebuild_summary = false;  // the events are streamed anyway
-  auto recording = reader::Recording::open(options.file, &error, open_options);
-  if (!recording) {
-    std::fprintf(stderr, "pyrewind: %s: %s\n", options.file.c_str(), error.c_str());
-    return kExitBadRecording;
-  }
-  if (!recording->finished())
-    std::fprintf(stderr, "pyrewind: warning: %s: %s\n", options.file.c_str(), recording->damage().c_str());
+  auto recording = open_recording(options.file, /*streamed=*/true);
+  if (!recording) return kExitBadRecording;
 
   // A closed pipe must come back as EPIPE, reported below, not kill us silently.
   ::signal(SIGPIPE, SIG_IGN);

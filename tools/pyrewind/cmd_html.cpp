@@ -10,6 +10,7 @@
 #include "tools/html/memoryviz.h"
 #include "tools/html/page.h"
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/recording_input.h"
 #include "tools/reader/output.h"
 #include "tools/reader/recording.h"
 
@@ -30,17 +31,8 @@ int html_command(const HtmlOptions& options) {
     *position = parsed;
   }
 
-  reader::quiet_protobuf_utf8_errors();  // the reader repairs such strings itself
-  std::string error;
-  reader::OpenOptions open_options;
-  open_options.rebuild_summary = false;  // the events are streamed anyway
-  auto recording = reader::Recording::open(options.file, &error, open_options);
-  if (!recording) {
-    std::fprintf(stderr, "pyrewind: %s: %s\n", options.file.c_str(), error.c_str());
-    return kExitBadRecording;
-  }
-  if (!recording->finished())
-    std::fprintf(stderr, "pyrewind: warning: %s: %s\n", options.file.c_str(), recording->damage().c_str());
+  auto recording = open_recording(options.file, /*streamed=*/true);
+  if (!recording) return kExitBadRecording;
 
   ::signal(SIGPIPE, SIG_IGN);  // a closed pipe comes back as EPIPE, reported below
   reader::OutputFile out;
@@ -73,18 +65,10 @@ int memoryviz_command(const ExportOptions& options) {
     std::fprintf(stderr, "pyrewind: --format memoryviz needs --step SEQ: the step whose state to draw\n");
     return kExitUsage;
   }
-  reader::quiet_protobuf_utf8_errors();
-  std::string error;
-  reader::OpenOptions open_options;
-  open_options.rebuild_summary = false;
-  auto recording = reader::Recording::open(options.file, &error, open_options);
-  if (!recording) {
-    std::fprintf(stderr, "pyrewind: %s: %s\n", options.file.c_str(), error.c_str());
-    return kExitBadRecording;
-  }
-  if (!recording->finished())
-    std::fprintf(stderr, "pyrewind: warning: %s: %s\n", options.file.c_str(), recording->damage().c_str());
+  auto recording = open_recording(options.file, /*streamed=*/true);
+  if (!recording) return kExitBadRecording;
   std::string document;
+  std::string error;
   switch (html::memoryviz_at(*recording, static_cast<uint64_t>(options.step), &document, &error)) {
     case html::StepLookup::kFound:
       break;

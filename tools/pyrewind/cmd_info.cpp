@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/recording_input.h"
 #include "tools/reader/json.h"
 #include "tools/reader/recording.h"
 
@@ -272,15 +273,8 @@ void print_json(FILE* out, const reader::Recording& rec) {
 }  // namespace
 
 int info_command(const InfoOptions& options) {
-  reader::quiet_protobuf_utf8_errors();  // the reader repairs such strings itself
-  std::string error;
-  auto recording = reader::Recording::open(options.file, &error);
-  if (!recording) {
-    fprintf(stderr, "pyrewind: %s: %s\n", options.file.c_str(), error.c_str());
-    return kExitBadRecording;
-  }
-  if (!recording->finished())
-    fprintf(stderr, "pyrewind: warning: %s: %s\n", options.file.c_str(), recording->damage().c_str());
+  auto recording = open_recording(options.file, /*streamed=*/false);
+  if (!recording) return kExitBadRecording;
   ::signal(SIGPIPE, SIG_IGN);  // report a closed pipe as a write error instead of dying
   if (options.json)
     print_json(stdout, *recording);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/recording_input.h"
 #include "tools/reader/recording.h"
 #include "tools/replay/debugger.h"
 #include "tools/replay/index.h"
@@ -59,15 +60,8 @@ std::string history_file() {
 }  // namespace
 
 int replay_command(const ReplayOptions& options) {
-  reader::quiet_protobuf_utf8_errors();  // the reader repairs such strings itself
-  std::string error;
-  auto recording = reader::Recording::open(options.file, &error);
-  if (!recording) {
-    std::fprintf(stderr, "pyrewind: %s: %s\n", options.file.c_str(), error.c_str());
-    return kExitBadRecording;
-  }
-  if (!recording->finished())
-    std::fprintf(stderr, "pyrewind: warning: %s: %s\n", options.file.c_str(), recording->damage().c_str());
+  auto recording = open_recording(options.file, /*streamed=*/false);
+  if (!recording) return kExitBadRecording;
 
   const bool progress_shown = ::isatty(STDERR_FILENO);
   replay::ReplayIndex index(*recording, [&](uint64_t done, uint64_t total) {

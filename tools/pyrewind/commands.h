@@ -112,6 +112,15 @@ struct DumpOptions {
   uint32_t max_string = 100;  // characters of a str/bytes local shown
 };
 
+struct TableOptions {
+  std::string file;
+  std::string at;                // FILE:LINE of the loop's header
+  std::string vars;              // comma-separated columns; empty: what changes in the loop
+  std::string format = "text";   // text | json
+  std::string output = "-";
+  size_t max_rows = 1000;        // per run of the loop
+};
+
 struct ReplayOptions {
   std::string file;
   std::string commands;  // -c: "cmd; cmd"; empty = interactive (or commands from stdin)
@@ -127,5 +136,6 @@ int html_command(const HtmlOptions& options);
 int memoryviz_command(const ExportOptions& options);  // export --format memoryviz (cmd_html.cpp)
 int dump_command(const DumpOptions& options);
 int replay_command(const ReplayOptions& options);
+int table_command(const TableOptions& options);
 
 }  // namespace pyrewind::cli

@@ -99,6 +99,19 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("-c,--commands", replay.commands,
                          "Run these commands (separated by ';'), print what they show, and exit");
 
+  pyrewind::cli::TableOptions table;
+  auto* table_cmd = app.add_subcommand("table", "The accumulation table of a loop: one row per iteration");
+  table_cmd->add_option("file", table.file, "Recording file")->required();
+  table_cmd->add_option("--at", table.at, "The loop's header line, FILE:LINE (FILE: a path or its end)")->required();
+  table_cmd->add_option("--vars", table.vars, "Columns, comma-separated (default: the locals that change in the loop)");
+  table_cmd->add_option("--format", table.format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  table_cmd->add_option("-o,--output", table.output, "Output file ('-' for stdout)")->capture_default_str();
+  table_cmd->add_option("--max-rows", table.max_rows, "Rows kept per run of the loop")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24))
+      ->capture_default_str();
+
   pyrewind::cli::InfoOptions info;
   auto* info_cmd = app.add_subcommand("info", "Describe a recording");
   info_cmd->add_option("file", info.file, "Recording file")->required();
@@ -149,6 +162,7 @@ int main(int argc, char** argv) {
     if (*status_cmd) return pyrewind::cli::status_command(status);
     if (*dump_cmd) return pyrewind::cli::dump_command(dump);
     if (*replay_cmd) return pyrewind::cli::replay_command(replay);
+    if (*table_cmd) return pyrewind::cli::table_command(table);
     if (*export_cmd) return pyrewind::cli::export_command(exp);
     if (*stats_cmd) return pyrewind::cli::stats_command(stats);
     if (*html_cmd) return pyrewind::cli::html_command(html);

@@ -1,0 +1,22 @@
+#include "tools/pyrewind/recording_input.h"
+
+#include <cstdio>
+
+namespace pyrewind::cli {
+
+std::unique_ptr<reader::Recording> open_recording(const std::string& file, bool streamed) {
+  reader::quiet_protobuf_utf8_errors();
+  std::string error;
+  reader::OpenOptions options;
+  options.rebuild_summary = !streamed;
+  auto recording = reader::Recording::open(file, &error, options);
+  if (!recording) {
+    std::fprintf(stderr, "pyrewind: %s: %s\n", file.c_str(), error.c_str());
+    return nullptr;
+  }
+  if (!recording->finished())
+    std::fprintf(stderr, "pyrewind: warning: %s: %s\n", file.c_str(), recording->damage().c_str());
+  return recording;
+}
+
+}  // namespace pyrewind::cli
