@@ -16,6 +16,7 @@
 
 #include "injector/inspect/layouts.h"
 #include "injector/inspect/line_table.h"
+#include "injector/inspect/native_stacks.h"
 #include "injector/inspect/python_stacks.h"
 #include "injector/inspect/remote_memory.h"
 
@@ -253,9 +254,45 @@ TEST(Layouts, EachBuiltTableIsConsistent) {
     EXPECT_TRUE(layout->tstate_frame != PYREWIND_ABSENT || layout->cframe_current_frame != PYREWIND_ABSENT);
     EXPECT_NE(layout->runtime_gil == PYREWIND_ABSENT, layout->interp_gil_pointer == PYREWIND_ABSENT);
     EXPECT_EQ(layout->debug_checks != 0, minor >= 13);
+    EXPECT_EQ(layout->frame_is_entry != PYREWIND_ABSENT, minor == 11);  // 3.12+ mark it with shim frames
   }
   EXPECT_EQ(layout_for(3, 8), nullptr);
   EXPECT_EQ(layout_for(2, 7), nullptr);
+}
+
+// Each eval-loop C frame stands for the Python frames up to the next eval_entry one.
+TEST(MergeStacks, EvalLoopFramesBecomeThePythonFramesTheyRun) {
+  auto py = [](const char* name, bool entry) {
+    Frame f;
+    f.function = name;
+    f.eval_entry = entry;
+    return f;
+  };
+  auto c = [](const char* symbol) {
+    NativeFrame f;
+    f.symbol = symbol;
+    f.eval_loop = std::string(symbol) == "_PyEval_EvalFrameDefault";
+    return f;
+  };
+  auto names = [](const std::vector<MergedFrame>& merged) {
+    std::vector<std::string> out;
+    for (const MergedFrame& m : merged) out.push_back(m.native ? "[" + m.c_frame.symbol + "]" : m.python.function);
+    return out;
+  };
+  // Two Python frames in one C call (3.11+), then a C function calling back into Python.
+  const std::vector<Frame> python = {py("leaf", false), py("middle", true), py("callback", true),
+                                     py("<module>", true)};
+  const std::vector<NativeFrame> native = {c("clock_nanosleep"), c("time_sleep"), c("_PyEval_EvalFrameDefault"),
+                                           c("qsort_r"), c("_PyEval_EvalFrameDefault"),
+                                           c("_PyEval_EvalFrameDefault"), c("Py_RunMain")};
+  EXPECT_EQ(names(merge_stacks(python, native)),
+            (std::vector<std::string>{"[clock_nanosleep]", "[time_sleep]", "leaf", "middle", "[qsort_r]", "callback",
+                                      "<module>", "[Py_RunMain]"}));
+  // The unwind stopped early: the Python frames left follow; an eval frame with none left stays.
+  EXPECT_EQ(names(merge_stacks(python, {c("read"), c("_PyEval_EvalFrameDefault")})),
+            (std::vector<std::string>{"[read]", "leaf", "middle", "callback", "<module>"}));
+  EXPECT_EQ(names(merge_stacks({}, {c("_PyEval_EvalFrameDefault"), c("main")})),
+            (std::vector<std::string>{"[_PyEval_EvalFrameDefault]", "[main]"}));
 }
 
 }  // namespace

@@ -77,6 +77,9 @@ void LAYOUT_NAME(PY_MAJOR_VERSION, PY_MINOR_VERSION)(struct pyrewind_python_layo
 #endif
   out->frame_previous = offsetof(_PyInterpreterFrame, previous);
   out->frame_owner = offsetof(_PyInterpreterFrame, owner);
+#if PY_VERSION_HEX < 0x030C0000
+  out->frame_is_entry = offsetof(_PyInterpreterFrame, is_entry);
+#endif
   out->frame_localsplus = offsetof(_PyInterpreterFrame, localsplus);
   out->owner_generator = FRAME_OWNED_BY_GENERATOR;
 #if PY_VERSION_HEX >= 0x030C0000

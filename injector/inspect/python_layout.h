@@ -69,6 +69,7 @@ struct pyrewind_python_layout {
   uint32_t frame_instruction;  /* f_lasti (int) / prev_instr or instr_ptr (pointer) */
   uint32_t frame_lasti_unit;   /* bytes per f_lasti step: 1 (3.9), 2 (3.10); ABSENT after */
   uint32_t frame_owner;        /* char; ABSENT for frame objects */
+  uint32_t frame_is_entry;     /* 3.11: bool, the outermost frame of one C call of the eval loop; else ABSENT */
   uint32_t frame_localsplus;
   int32_t owner_generator;     /* FRAME_OWNED_BY_GENERATOR, or -1 */
   int32_t owner_cstack;        /* FRAME_OWNED_BY_CSTACK (3.12+: shim frames), or -1 */

@@ -380,19 +380,22 @@ bool StackReader::read_frame_object(uint64_t frame, const StackOptions& options,
 }
 
 bool StackReader::read_interpreter_frame(uint64_t frame, const StackOptions& options, Frame* out, bool* skip,
-                                         uint64_t* previous, std::string* error) {
+                                         bool* shim, uint64_t* previous, std::string* error) {
   Block block;
   if (!block.read(memory_, frame,
-                  {layout_.frame_previous, layout_.frame_code, layout_.frame_instruction, layout_.frame_owner})) {
+                  {layout_.frame_previous, layout_.frame_code, layout_.frame_instruction, layout_.frame_owner,
+                   layout_.frame_is_entry})) {
     *error = "a frame is unreadable";
     return false;
   }
   *previous = block.get<uint64_t>(layout_.frame_previous);
+  out->eval_entry = present(layout_.frame_is_entry) && block.get<uint8_t>(layout_.frame_is_entry) != 0;
   const uint64_t code = block.get<uint64_t>(layout_.frame_code);
   const int owner = block.get<int8_t>(layout_.frame_owner);
   // Shim frames the interpreter pushes for calls from C, and 3.13 frames of non-code
   // executables, are not Python code.
-  *skip = owner == layout_.owner_cstack || code == target_.types.none;
+  *shim = owner == layout_.owner_cstack;
+  *skip = *shim || code == target_.types.none;
   if (*skip) return true;
   const CodeInfo* info = code_info(code, options);
   if (info == nullptr) {
@@ -454,14 +457,18 @@ bool StackReader::read_thread(uint64_t tstate, uint64_t interp, const StackOptio
     }
     Frame current;
     uint64_t previous = 0;
-    bool skip = false;
+    bool skip = false, shim = false;
     const bool ok = layout_.frame_model == PYREWIND_FRAME_OBJECTS
                         ? read_frame_object(frame, options, &current, &previous, &thread->error)
-                        : read_interpreter_frame(frame, options, &current, &skip, &previous, &thread->error);
+                        : read_interpreter_frame(frame, options, &current, &skip, &shim, &previous, &thread->error);
     if (!ok) break;
+    if (layout_.frame_model == PYREWIND_FRAME_OBJECTS) current.eval_entry = true;  // one C call each
+    // 3.12+: the shim frame a C call of the eval loop starts with ends the frames it runs.
+    if (shim && !thread->frames.empty()) thread->frames.back().eval_entry = true;
     if (!skip) thread->frames.push_back(std::move(current));
     frame = previous;
   }
+  if (!thread->frames.empty() && thread->error.empty()) thread->frames.back().eval_entry = true;
   return true;
 }
 

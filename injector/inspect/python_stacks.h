@@ -43,6 +43,9 @@ struct Frame {
   std::string function;   // qualified name on 3.11+, the code's name before
   std::string file;
   int line = -1;          // -1: the instruction has no line
+  // The outermost Python frame one C call of the evaluation loop runs (3.11+ runs calls
+  // between Python functions inside one C call): where native stacks hold an eval-loop frame.
+  bool eval_entry = false;
   std::vector<Local> locals;
 };
 
@@ -96,7 +99,7 @@ class StackReader {
   bool read_thread(uint64_t tstate, uint64_t interp, const StackOptions& options, ThreadStack* thread);
   bool read_frame_object(uint64_t frame, const StackOptions& options, Frame* out, uint64_t* previous,
                          std::string* error);
-  bool read_interpreter_frame(uint64_t frame, const StackOptions& options, Frame* out, bool* skip,
+  bool read_interpreter_frame(uint64_t frame, const StackOptions& options, Frame* out, bool* skip, bool* shim,
                               uint64_t* previous, std::string* error);
   const CodeInfo* code_info(uint64_t code, const StackOptions& options);
   void read_locals(const CodeInfo& code, uint64_t slots, const StackOptions& options, Frame* out);

@@ -306,7 +306,7 @@ def test_dump_while_stacks_change_under_it(pyrewind, interp, start_target):
     every dump succeeds (a thread that does not check out carries an error) and never crashes."""
     target = start_target("churn")
     seen_churn = seen_main = 0
-    for attempt in range(150):
+    for attempt in range(60):
         snapshot = dump_json(pyrewind, target.pid, "--locals")
         assert snapshot["pid"] == target.pid
         seen_main += target.pid in by_native_id(snapshot)
@@ -316,3 +316,49 @@ def test_dump_while_stacks_change_under_it(pyrewind, interp, start_target):
                 seen_churn += frame["function"] == "churn_calls"
     assert target.proc.poll() is None, "the target died while dumped"
     assert seen_churn > 0 and seen_main > 0
+
+
+def test_dump_native_frames_below_python(pyrewind, interp, start_target):
+    """--native: the C frames each thread is in (libc's sleep, zlib's deflate) below its Python
+    frames, which stand where the evaluation loop's C frames were; the threads run on after."""
+    target = start_target("native")
+    zipper = target.threads["zipper"]
+
+    def parked(snapshot):
+        threads = by_native_id(snapshot)
+        main, other = threads.get(target.pid), threads.get(zipper)
+        return bool(main and other and main["frames"] and other["frames"] and
+                    main["frames"][0]["function"] == "nap" and other["frames"][0]["function"] == "squeeze")
+
+    settled_dump(pyrewind, target.pid, parked)
+    for attempt in range(20):
+        res = dump(pyrewind, target.pid, "--native", "--json")
+        assert res.returncode == 0, res.describe()
+        threads = by_native_id(json.loads(res.stdout))
+        squeezing = threads[zipper]["frames"]
+        # The zipper may be between two compress() calls: take the dump where it is inside one.
+        if any(f.get("native") and "libz" in f.get("module", "") for f in squeezing):
+            break
+    main = threads[target.pid]["frames"]
+    python_main = [f["function"] for f in main if not f.get("native")]
+    assert python_main[:3] == ["nap", "native", "<module>"], main
+    first_python = next(i for i, f in enumerate(main) if not f.get("native"))
+    assert first_python > 0 and all(f.get("native") for f in main[:first_python])
+    assert any(f["module"].startswith("libc.so") for f in main[:first_python]), main[:first_python]
+    # The C frames that run Python code are replaced by the Python frames.
+    assert not any(f.get("symbol") == "_PyEval_EvalFrameDefault" for f in main[:first_python + 3])
+    assert main[-1].get("native")  # the process's entry point, below <module>
+
+    zlib_at = [i for i, f in enumerate(squeezing) if f.get("native") and "libz" in f.get("module", "")]
+    squeeze_at = next(i for i, f in enumerate(squeezing) if f.get("function") == "squeeze")
+    assert zlib_at and max(zlib_at) < squeeze_at, squeezing
+    assert squeezing[squeeze_at]["line"] == LINES["squeeze"]
+    assert threads[zipper]["state"] == "active"  # as it was before the dump stopped it
+
+    # Let go: both threads run on (neither is left stopped).
+    for tid in (target.pid, zipper):
+        with open("/proc/%d/task/%d/stat" % (target.pid, tid)) as stat:
+            assert stat.read().rsplit(")", 1)[1].split()[0] in ("R", "S"), tid
+    res = dump(pyrewind, target.pid, "--native")
+    assert res.returncode == 0, res.describe()
+    assert "[native]" in res.stdout.decode() and "    nap (%s:%d)\n" % (TARGET, LINES["nap"]) in res.stdout.decode()

@@ -1,6 +1,7 @@
-// `pyrewind dump PID [--locals] [--json]`: every thread's Python stack of a running process,
-// read from its memory while it runs (injector/inspect/): no ptrace stop, no code run in it,
-// so it works on a deadlocked interpreter too.
+// `pyrewind dump PID [--locals] [--native] [--json]`: every thread's Python stack of a running
+// process, read from its memory while it runs (injector/inspect/): no ptrace stop, no code run
+// in it, so it works on a deadlocked interpreter too. --native stops the threads for the
+// moment it takes to unwind their C stacks too (libunwind), merged with the Python frames.
 #include <signal.h>
 
 #include <cerrno>
@@ -9,8 +10,12 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
+#include <vector>
 
+#include "injector/attach/proc_info.h"
+#include "injector/inspect/native_stacks.h"
 #include "injector/inspect/python_process.h"
 #include "injector/inspect/python_stacks.h"
 #include "tools/pyrewind/commands.h"
@@ -115,12 +120,34 @@ void append_value_json(std::string& o, const Value& value) {
   }
 }
 
+// With --native: each thread's merged stack, by native thread id.
+using NativeByThread = std::map<pid_t, std::vector<inspect::MergedFrame>>;
+
+std::string native_text(const inspect::NativeFrame& frame) {
+  std::string o = frame.symbol.empty() ? reader::hex_address(frame.ip) : frame.symbol;
+  o += " (" + (frame.module.empty() ? std::string("?") : frame.module) + ") [native]";
+  return o;
+}
+
+void append_native_json(std::string& o, const inspect::NativeFrame& frame) {
+  o += "{\"native\":true,\"symbol\":";
+  json::append_string(o, frame.symbol);
+  o += ",\"offset\":";
+  json::append_uint(o, frame.offset);
+  o += ",\"module\":";
+  json::append_string(o, frame.module);
+  o += ",\"ip\":";
+  json::append_string(o, reader::hex_address(frame.ip));
+  o += "}";
+}
+
 const char* activity(const inspect::ThreadStack& thread) {
   if (thread.os_state == '?') return "unknown";
   return thread.os_state == 'R' ? "active" : "idle";
 }
 
-std::string render_json(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot) {
+std::string render_json(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot,
+                        const NativeByThread& native) {
   std::string o = "{\"pid\":";
   json::append_int(o, target.pid);
   o += ",\"command\":";
@@ -149,9 +176,7 @@ std::string render_json(const inspect::PythonTarget& target, const inspect::Snap
     o += ",\"holds_gil\":";
     o += snapshot.gil_known ? (t.holds_gil ? "true" : "false") : "null";
     o += ",\"frames\":[";
-    for (size_t f = 0; f < t.frames.size(); ++f) {
-      const inspect::Frame& frame = t.frames[f];
-      if (f) o += ",";
+    auto python_frame = [&o](const inspect::Frame& frame) {
       o += "{\"function\":";
       json::append_string(o, frame.function);
       o += ",\"file\":";
@@ -174,6 +199,20 @@ std::string render_json(const inspect::PythonTarget& target, const inspect::Snap
         o += "]";
       }
       o += "}";
+    };
+    if (auto merged = native.find(t.native_id); merged != native.end()) {
+      for (size_t f = 0; f < merged->second.size(); ++f) {
+        if (f) o += ",";
+        if (merged->second[f].native)
+          append_native_json(o, merged->second[f].c_frame);
+        else
+          python_frame(merged->second[f].python);
+      }
+    } else {
+      for (size_t f = 0; f < t.frames.size(); ++f) {
+        if (f) o += ",";
+        python_frame(t.frames[f]);
+      }
     }
     o += "]";
     if (!t.error.empty()) {
@@ -186,7 +225,8 @@ std::string render_json(const inspect::PythonTarget& target, const inspect::Snap
   return o;
 }
 
-std::string render_text(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot) {
+std::string render_text(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot,
+                        const NativeByThread& native) {
   std::string o = "Process " + std::to_string(target.pid) + ": " + command_line(target.pid) + "\n";
   o += "Python " + target.version + " (" + target.image + ")\n";
   for (const inspect::ThreadStack& t : snapshot.threads) {
@@ -199,11 +239,21 @@ std::string render_text(const inspect::PythonTarget& target, const inspect::Snap
     if (!t.os_name.empty()) o += " \"" + t.os_name + "\"";
     if (t.interpreter_id != 0) o += " interpreter " + std::to_string(t.interpreter_id);
     o += "\n";
-    for (const inspect::Frame& frame : t.frames) {
+    auto python_frame = [&o](const inspect::Frame& frame) {
       o += "    " + frame.function + " (" + frame.file;
       if (frame.line >= 0) o += ":" + std::to_string(frame.line);
       o += ")\n";
       for (const inspect::Local& local : frame.locals) o += "        " + local.name + " = " + value_text(local.value) + "\n";
+    };
+    if (auto merged = native.find(t.native_id); merged != native.end()) {
+      for (const inspect::MergedFrame& frame : merged->second) {
+        if (frame.native)
+          o += "    " + native_text(frame.c_frame) + "\n";
+        else
+          python_frame(frame.python);
+      }
+    } else {
+      for (const inspect::Frame& frame : t.frames) python_frame(frame);
     }
     if (t.frames.empty() && t.error.empty()) o += "    (no Python frames)\n";
     if (!t.error.empty()) o += "    (stack incomplete: " + t.error + ")\n";
@@ -238,6 +288,19 @@ int dump_command(const DumpOptions& options) {
   inspect::StackOptions stack_options;
   stack_options.locals = options.locals;
   stack_options.max_string = options.max_string;
+  // --native: every thread held still while both its stacks are read, so they agree.
+  std::unique_ptr<inspect::NativeStacks> stopped;
+  std::map<pid_t, char> running_states;  // as the threads were before we stopped them
+  if (options.native) {
+    for (pid_t tid : injector::thread_ids(pid)) running_states[tid] = injector::thread_state(pid, tid);
+    std::string why;
+    int err = 0;
+    stopped = inspect::NativeStacks::stop(pid, &why, &err);
+    if (!stopped) {
+      std::fprintf(stderr, "pyrewind: --native: %s\n", why.c_str());
+      return err == EPERM ? kExitPermission : err == ESRCH ? kExitNoProcess : kExitTargetNotRunning;
+    }
+  }
   inspect::StackReader reader(located.target, memory);
   inspect::Snapshot best;
   bool have_snapshot = false;
@@ -257,8 +320,19 @@ int dump_command(const DumpOptions& options) {
     std::fprintf(stderr, "pyrewind: %s\n", error.c_str());
     return kExitTargetNotRunning;
   }
-  const std::string text =
-      options.json ? render_json(located.target, best) : render_text(located.target, best);
+  NativeByThread native;
+  if (stopped) {
+    for (inspect::ThreadStack& t : best.threads) {
+      if (auto state = running_states.find(t.native_id); state != running_states.end()) t.os_state = state->second;
+      std::vector<inspect::NativeFrame> frames;
+      std::string why;
+      if (t.native_id > 0 && stopped->unwind(t.native_id, &frames, &why))
+        native[t.native_id] = inspect::merge_stacks(t.frames, frames);
+    }
+    stopped.reset();  // the threads run on before anything is written
+  }
+  const std::string text = options.json ? render_json(located.target, best, native)
+                                        : render_text(located.target, best, native);
   if (std::fputs(text.c_str(), stdout) < 0 || std::fflush(stdout) != 0) {
     std::fprintf(stderr, "pyrewind: cannot write the dump: %s\n", std::strerror(errno));
     return kExitIoError;

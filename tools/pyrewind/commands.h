@@ -108,6 +108,7 @@ struct StatusOptions {
 struct DumpOptions {
   int pid = 0;
   bool locals = false;
+  bool native = false;
   bool json = false;
   uint32_t max_string = 100;  // characters of a str/bytes local shown
 };

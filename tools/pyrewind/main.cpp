@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
   auto* dump_cmd = app.add_subcommand("dump", "Print every thread's Python stack of a running process, without stopping it");
   dump_cmd->add_option("pid", dump.pid, "Process id of the Python program")->required();
   dump_cmd->add_flag("--locals", dump.locals, "Also show local variables (values of builtin types)");
+  dump_cmd->add_flag("--native", dump.native,
+                     "Also the C stacks (libunwind), merged with the Python frames; stops the threads briefly");
   dump_cmd->add_flag("--json", dump.json, "Machine-readable output");
   dump_cmd->add_option("--max-string", dump.max_string, "Characters shown per str/bytes local")
       ->check(CLI::Range(1u, 1u << 20))

@@ -4,6 +4,7 @@
                              the GIL, the main thread parked in a frame full of known locals
     dump_target.py deadlock  two threads deadlocked on two locks, the main thread joining one
     dump_target.py churn     stacks, threads and locals that change all the time (torn reads)
+    dump_target.py native    the main thread in time.sleep, a thread in zlib.compress (C frames)
 
 Prints one JSON line once the threads are on their way to park: the pid and each thread's
 native id. The lines marked `# park: NAME` are where the threads wait; the test reads them
@@ -153,5 +154,24 @@ def churn():
             thread.join()
 
 
+def nap():
+    import time
+    time.sleep(600)  # park: nap
+
+
+def squeeze(data):
+    import zlib
+    while True:
+        zlib.compress(data, 9)  # park: squeeze
+
+
+def native():
+    data = bytes(range(256)) * 20000
+    zipper = threading.Thread(target=squeeze, args=(data,), name="zipper", daemon=True)
+    zipper.start()
+    print(json.dumps({"pid": threading.get_native_id(), "threads": {"zipper": zipper.native_id}}), flush=True)
+    nap()  # park: native-main
+
+
 if __name__ == "__main__":
-    {"stacks": stacks, "deadlock": deadlock, "churn": churn}[sys.argv[1]]()  # park: module
+    {"stacks": stacks, "deadlock": deadlock, "churn": churn, "native": native}[sys.argv[1]]()  # park: module
