@@ -162,6 +162,11 @@ inline PyObject* frame_local_value(Frame frame, PyCodeObject* code, int index, L
 // Code objects carry their qualified name from 3.11 on.
 constexpr bool kCodeHasQualifiedName = PY_VERSION_HEX >= 0x030B0000;
 
+// What the interpreter spends delivering one event to the agent, outside the agent's own code
+// (sys.monitoring's dispatch and vectorcall on 3.12+; the C trace function machinery before):
+// an estimate from the bare-callback floors tools/bench measures, used by --max-overhead.
+constexpr double kEventDispatchNs = PY_VERSION_HEX >= 0x030C0000 ? 25.0 : 40.0;
+
 // co_qualname (borrowed) from 3.11; nullptr before (the agent then derives it).
 inline PyObject* code_qualified_name(PyCodeObject* code) {
 #if PY_VERSION_HEX >= 0x030B0000

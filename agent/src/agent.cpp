@@ -16,6 +16,7 @@
 #include "proto/wire/proto_writer.h"
 #include "src/backend.h"
 #include "src/code_registry.h"
+#include "src/overhead.h"
 #include "src/recorder.h"
 #include "src/thread_state.h"
 
@@ -83,6 +84,7 @@ bool Agent::begin(const char* segment_name, std::string* error) {
   limits.max_items = std::min<uint32_t>(config.max_items, 1u << 16);
   limits.max_depth = std::min<uint32_t>(config.max_depth, 64);
   limits.max_event_bytes = std::clamp<uint32_t>(config.max_event_bytes, 1024, 1u << 20);
+  limits.max_overhead_percent = std::min<uint32_t>(config.max_overhead_percent, 10000);
   Filters filters;
   if (!filters.load(config, error)) return false;
   limits_ = limits;
@@ -103,6 +105,7 @@ void Agent::close_session() {
   ThreadState::close_all();
   release_code_metas();
   reset_recorder();
+  overhead::reset();
   segment()->agent_state.store(ring::kAgentDetached, std::memory_order_release);
   segment_.reset();
 }

@@ -28,6 +28,7 @@ struct CaptureLimits {
   uint32_t max_items = 25;
   uint32_t max_depth = 3;
   uint32_t max_event_bytes = 32768;
+  uint32_t max_overhead_percent = 0;  // --max-overhead (src/overhead.h); 0: no budget
 };
 
 // One recording session at a time: `pyrewind run` opens one before Python starts and keeps it

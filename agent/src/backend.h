@@ -6,8 +6,12 @@
 
 namespace pyrewind::agent {
 
-// Both with the GIL held.
+struct CodeMeta;
+
+// All with the GIL held.
 bool install_tracing(std::string* error);
 void uninstall_tracing();
+// Stops delivering `meta`'s line events (calls, returns and exceptions go on): --max-overhead.
+void thin_lines(CodeMeta& meta);
 
 }  // namespace pyrewind::agent

@@ -11,6 +11,7 @@
 #include "src/agent.h"
 #include "src/backend.h"
 #include "src/code_registry.h"
+#include "src/overhead.h"
 #include "src/recorder.h"
 
 namespace pyrewind::agent {
@@ -81,10 +82,15 @@ int line_at(CodeMeta& meta, PyObject* const* args, Py_ssize_t nargs) {
   return line;
 }
 
+long local_events(const CodeMeta& meta) {
+  long events = g_events.py_resume | g_events.py_return | g_events.py_yield | g_events.stop_iteration;
+  if (!meta.lines_thinned) events |= g_events.line | g_events.jump;
+  return events;
+}
+
 bool enable_local_events(CodeMeta& meta) {
   if (meta.local_events_set) return true;
-  long events = g_events.py_resume | g_events.py_return | g_events.py_yield | g_events.line | g_events.jump |
-                g_events.stop_iteration;
+  const long events = local_events(meta);
   PyObject* result = PyObject_CallMethod(g_monitoring, "set_local_events", "iOl", g_tool,
                                          reinterpret_cast<PyObject*>(meta.code), events);
   if (!result) {
@@ -152,6 +158,7 @@ PyObject* on_line(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (filtered) return disable();
+  if (meta && meta->lines_thinned) return none();  // set_local_events has just taken LINE off
   if (meta && nargs >= 2) {
     long long line;
     if (!PyLong_CheckExact(args[1]) || !compat::long_small_value(args[1], &line)) return none();
@@ -198,8 +205,17 @@ PyObject* on_exception_handled(PyObject*, PyObject* const* args, Py_ssize_t narg
   return none();
 }
 
-#define PYREWIND_CALLBACK(name, function) \
-  PyMethodDef name = {"pyrewind_" #function, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function)), METH_FASTCALL, nullptr}
+// Every callback, as --max-overhead measures it (src/overhead.h).
+template <PyObject* (*Callback)(PyObject*, PyObject* const*, Py_ssize_t)>
+PyObject* timed(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  overhead::CallbackTimer timer;
+  return Callback(self, args, nargs);
+}
+
+#define PYREWIND_CALLBACK(name, function)                                                            \
+  PyMethodDef name = {"pyrewind_" #function,                                                         \
+                      reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(timed<function>)), \
+                      METH_FASTCALL, nullptr}
 
 PYREWIND_CALLBACK(k_py_start, on_py_start);
 PYREWIND_CALLBACK(k_resume, on_resume);
@@ -308,6 +324,18 @@ bool install(std::string* error) {
 }
 
 }  // namespace
+
+void thin_lines(CodeMeta& meta) {
+  meta.lines_thinned = true;
+  if (!meta.local_events_set || g_tool < 0) return;  // enable_local_events leaves lines out
+  PyObject* result = PyObject_CallMethod(g_monitoring, "set_local_events", "iOl", g_tool,
+                                         reinterpret_cast<PyObject*>(meta.code), local_events(meta));
+  if (!result) {
+    PyErr_Clear();
+    return;
+  }
+  Py_DECREF(result);
+}
 
 bool install_tracing(std::string* error) {
   PyObject *type, *value, *traceback;

@@ -10,6 +10,7 @@
 #include "src/agent.h"
 #include "src/backend.h"
 #include "src/code_registry.h"
+#include "src/overhead.h"
 #include "src/recorder.h"
 
 namespace pyrewind::agent {
@@ -18,6 +19,7 @@ namespace {
 PyObject* g_thread_hook = nullptr;  // the callable given to threading.settrace (strong)
 
 int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* arg) {
+  overhead::CallbackTimer timer;  // --max-overhead (src/overhead.h)
   Agent* agent = Agent::instance();
   if (!agent->tracing()) {  // also off in a forked child
     compat::set_thread_trace_function(PyThreadState_Get(), nullptr, nullptr);
@@ -35,8 +37,13 @@ int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* a
   switch (what) {
     case PyTrace_CALL:
       record_call(*meta, frame, line);
+      if (meta->lines_thinned) compat::frame_disable_line_events(frame_object);
       break;
     case PyTrace_LINE:
+      if (meta->lines_thinned) {  // a frame that was running when its code was thinned
+        compat::frame_disable_line_events(frame_object);
+        break;
+      }
       record_line(*meta, frame, line);
       break;
     case PyTrace_RETURN:
@@ -105,6 +112,8 @@ bool install_tracing(std::string* error) {
   return ok;
 }
 
+void thin_lines(CodeMeta& meta) { meta.lines_thinned = true; }  // applied per frame at its next event
+
 void uninstall_tracing() {
   PyObject *type, *value, *traceback;
   PyErr_Fetch(&type, &value, &traceback);
@@ -116,7 +125,7 @@ void uninstall_tracing() {
     for (compat::Frame frame = compat::current_frame(thread); frame; frame = compat::frame_previous(frame)) {
       PyCodeObject* code = compat::frame_code(frame);
       CodeMeta* meta = code ? code_meta(code) : nullptr;
-      if (meta && !meta->traced) compat::frame_restore_line_events(frame);
+      if (meta && (!meta->traced || meta->lines_thinned)) compat::frame_restore_line_events(frame);
     }
   }
   // Only take the hook back if it is still ours.

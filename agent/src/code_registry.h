@@ -27,6 +27,10 @@ struct CodeMeta {
   std::vector<uint8_t> redacted;             // per slot
   bool plain_slots = false;                  // every slot kPlain and none redacted
   std::vector<int32_t> line_by_instruction;  // line cache by code-unit index (monitoring backend)
+  // --max-overhead (src/overhead.h): LINE events seen since the last budget check, and whether
+  // this code's line events were switched off to stay within the budget.
+  uint32_t window_lines = 0;
+  bool lines_thinned = false;
 };
 
 // Must be called once with the GIL held, after Python is initialised.

@@ -453,6 +453,7 @@ void record_call(CodeMeta& meta, compat::Frame frame, int line) {
 }
 
 void record_line(CodeMeta& meta, compat::Frame frame, int line) {
+  ++meta.window_lines;  // --max-overhead picks the busiest code by these
   guarded("line", [&](ThreadState& thread) {
     if (!thread.announce(meta)) return;
     FrameShadow* shadow = find_frame(thread, frame, meta);

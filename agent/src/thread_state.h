@@ -57,6 +57,17 @@ struct FrameShadow {
   std::string pending_exception;   // encoded ExceptionInfo, until handled or left (3.9-3.11)
 };
 
+// What --max-overhead measured on this thread since its last budget check (src/overhead.cpp).
+struct OverheadWindow {
+  static constexpr uint32_t kSamples = 256;
+  uint32_t agent_ns[kSamples];    // a timed event's callback
+  uint32_t program_ns[kSamples];  // from its end to the thread's next event
+  uint32_t samples = 0;
+  uint32_t pending_agent = 0;     // the last timed event, until the next event starts
+  uint64_t pending_end = 0;
+  uint32_t until_sample = 1;
+};
+
 class ThreadState {
  public:
   // This thread's state, created (and announced with a ThreadStart) on first use.
@@ -64,6 +75,11 @@ class ThreadState {
   static ThreadState* current() {
     ThreadState* state = detail::t_state;
     return state && !state->closed_ ? state : create_current();
+  }
+  // This thread's state if it already has one (never creates it).
+  static ThreadState* existing() {
+    ThreadState* state = detail::t_state;
+    return state && !state->closed_ ? state : nullptr;
   }
   // At detach (GIL held): completes every thread's current chunk and retires every state;
   // each thread builds a new one if a later session traces it.
@@ -94,6 +110,7 @@ class ThreadState {
   uint64_t last_time_ns = 0;
   uint32_t clock_calls = 0;  // since the TSC clock was last recalibrated on this thread
   uint32_t calls_until_session_check = 1;  // see Agent::checks_session_in_callbacks()
+  OverheadWindow overhead;
 
  private:
   ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size);

@@ -55,7 +55,8 @@ struct AgentConfig {
   uint32_t exclude_count;
   uint32_t redact_count;
   uint32_t patterns_bytes;    // used bytes of `patterns`
-  uint32_t reserved[7];
+  uint32_t max_overhead_percent;  // --max-overhead: the agent thins the trace above it; 0 = no bound
+  uint32_t reserved[6];
   char patterns[8192];        // NUL-terminated strings back to back
 };
 

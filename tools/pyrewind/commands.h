@@ -42,6 +42,7 @@ struct TraceOptions {
   uint32_t max_items = 25;
   uint32_t max_depth = 3;
   uint64_t buffer_bytes = 64ull << 20;  // shared-memory ring size
+  uint32_t max_overhead_percent = 0;    // 0: no budget
 };
 
 // Bounds of one recording (0: none). Reaching one stops the recording; the program runs on.

@@ -29,6 +29,10 @@ void add_trace_options(CLI::App& command, TraceOptions& trace) {
       ->check(CLI::Range(0u, 64u));
   command.add_option("--buffer-size", trace.buffer_bytes, "Shared-memory ring size in bytes")
       ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 34));
+  command.add_option("--max-overhead", trace.max_overhead_percent,
+                     "Keep tracing's cost under this % of the program's own time: over it, line events of "
+                     "the busiest functions are switched off (recorded), then tracing stops")
+      ->check(CLI::Range(1u, 10000u));
 }
 
 // A limit reached stops the recording (the file is complete); the program runs on untraced.

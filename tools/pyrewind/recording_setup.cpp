@@ -55,6 +55,7 @@ bool build_agent_config(const TraceOptions& trace, ring::AgentConfig* config, st
   config->max_string_chars = trace.max_string;
   config->max_items = trace.max_items;
   config->max_depth = trace.max_depth;
+  config->max_overhead_percent = trace.max_overhead_percent;
   config->max_event_bytes = kMaxEventBytes;
 
   std::vector<std::string> redact;
