@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   protobuf-compiler libprotobuf-dev
   libboost-dev            # Boost.Interprocess (header-only)
-  libzstd-dev libunwind-dev libcli11-dev
+  libzstd-dev libunwind-dev libcli11-dev zlib1g-dev
   libedit-dev             # line editing and history in `pyrewind replay`
   libgtest-dev googletest
   python3 python3-dev python3-pytest python3-protobuf

@@ -144,3 +144,37 @@ class Pyrewind:
             return json.loads(res.stdout)
         except ValueError as e:
             raise AssertionError("info --json printed no JSON (%s): %r" % (e, res.stdout[:500]))
+
+
+def build_dir(pyrewind_path):
+    """The build directory of a pyrewind binary (BUILD/bin/pyrewind)."""
+    return os.path.dirname(os.path.dirname(pyrewind_path))
+
+
+def npm_modules(pyrewind_path, packages, probe):
+    """node_modules holding the pinned npm `packages`, installed once under the build directory
+    (the formats' real consumers come from npm). `probe`: a path inside node_modules that
+    exists once they are installed. Skips the test without npm/node or a registry."""
+    import fcntl
+    import shutil
+
+    import pytest
+
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if not npm or not node:
+        pytest.skip("npm/node are not installed: cannot fetch %s to check the output" % " ".join(packages))
+    prefix = os.path.join(build_dir(pyrewind_path), "npm", "-".join(p.replace("@", "-") for p in packages))
+    modules = os.path.join(prefix, "node_modules")
+    os.makedirs(prefix, exist_ok=True)
+    # One session per interpreter may run at once: the first installs, the others wait.
+    with open(os.path.join(prefix, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(modules, probe)):
+            try:
+                res = subprocess.run([npm, "install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save"]
+                                     + list(packages), capture_output=True, timeout=300)
+            except subprocess.TimeoutExpired:
+                pytest.skip("npm install %s timed out (no network?)" % " ".join(packages))
+            if res.returncode != 0 or not os.path.exists(os.path.join(modules, probe)):
+                pytest.skip("npm install %s failed (no network?): %s" % (" ".join(packages), res.stderr.decode()[-500:]))
+    return node, modules

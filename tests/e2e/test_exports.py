@@ -6,7 +6,6 @@ field numbers) and by python3-protobuf; the speedscope file validated against th
 shipped in the `speedscope` npm package (pinned, installed under the build dir; skipped
 without npm or network); the collapsed stacks line for line."""
 
-import fcntl
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import pytest
 import rwd
 from call_tree import Recorded, def_line, folded
 from compare import load_jsonl
-from e2e_util import EXIT_USAGE, HERE, program, run
+from e2e_util import EXIT_USAGE, HERE, build_dir, npm_modules, program, run
 
 PERFETTO_PROTO = os.path.join(HERE, "..", "..", "tools", "analysis", "testdata", "perfetto_subset.proto")
 SPEEDSCOPE = "speedscope@1.22.2"
@@ -37,10 +36,6 @@ def export(pyrewind, recording, fmt, output, *options):
     # No progress line: stderr is not a terminal here.
     assert res.stderr == b"", res.describe()
     return output
-
-
-def build_dir(pyrewind):
-    return os.path.dirname(os.path.dirname(pyrewind.path))
 
 
 def chrome_spans(doc):
@@ -172,24 +167,10 @@ def test_perfetto(pyrewind, recorded, work, perfetto_module):
 @pytest.fixture(scope="module")
 def speedscope_validator(pyrewind):
     """[node, script]: validates a file against speedscope's file-format schema."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if not npm or not node:
-        pytest.skip("npm/node are not installed: cannot fetch %s to check the output" % SPEEDSCOPE)
-    prefix = os.path.join(build_dir(pyrewind), "npm", SPEEDSCOPE.replace("@", "-"))
-    modules = os.path.join(prefix, "node_modules")
+    node, modules = npm_modules(pyrewind.path, [SPEEDSCOPE, AJV],
+                                os.path.join("speedscope", "dist", "release", "file-format-schema.json"))
     schema = os.path.join(modules, "speedscope", "dist", "release", "file-format-schema.json")
-    os.makedirs(prefix, exist_ok=True)
-    # One session per interpreter may run at once: the first installs, the others wait.
-    with open(os.path.join(prefix, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(schema) or not os.path.exists(os.path.join(modules, "ajv")):
-            try:
-                res = subprocess.run([npm, "install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save",
-                                      SPEEDSCOPE, AJV], capture_output=True, timeout=300)
-            except subprocess.TimeoutExpired:
-                pytest.skip("npm install %s timed out (no network?)" % SPEEDSCOPE)
-            if res.returncode != 0 or not os.path.exists(schema):
-                pytest.skip("npm install %s failed (no network?): %s" % (SPEEDSCOPE, res.stderr.decode()[-500:]))
+    prefix = os.path.dirname(modules)
     script = os.path.join(prefix, "validate.js")
     with open(script, "w") as f:
         f.write("""
@@ -297,3 +278,61 @@ def test_bad_options(pyrewind, recorded):
     assert res.returncode == EXIT_USAGE and "empty" in res.stderr.decode(), res.describe()
     res = run([pyrewind.path, "export", str(recorded.path), "--format", "svg"])
     assert res.returncode == EXIT_USAGE, res.describe()
+
+
+PPROF_FORMAT = "pprof-format@2.1.0"  # the pprof decoder Datadog's and Pyroscope's Node agents use
+
+
+@pytest.fixture(scope="module")
+def pprof_decoder(pyrewind, work_root):
+    """[node, script]: prints a gzipped profile.proto file as JSON, decoded by pprof-format."""
+    node, modules = npm_modules(pyrewind.path, [PPROF_FORMAT], os.path.join("pprof-format", "package.json"))
+    script = work_root / "decode_pprof.js"
+    script.write_text("""
+const {Profile} = require(%s);
+const zlib = require("zlib"), fs = require("fs");
+const p = Profile.decode(zlib.gunzipSync(fs.readFileSync(process.argv[2])));
+const s = i => p.stringTable.strings[Number(i)];
+const functions = new Map(p.function.map(f => [Number(f.id), f]));
+const locations = new Map(p.location.map(l => [Number(l.id), l]));
+const frame = id => {
+  const f = functions.get(Number(locations.get(Number(id)).line[0].functionId));
+  return {name: s(f.name), file: s(f.filename), line: Number(f.startLine)};
+};
+console.log(JSON.stringify({
+  sample_type: p.sampleType.map(t => [s(t.type), s(t.unit)]),
+  period_type: [s(p.periodType.type), s(p.periodType.unit)],
+  time_nanos: String(p.timeNanos), duration_nanos: String(p.durationNanos),
+  samples: p.sample.map(x => ({stack: x.locationId.map(frame), value: x.value.map(Number)})),
+}));
+""" % json.dumps(os.path.join(modules, "pprof-format")))
+    return [node, str(script)]
+
+
+@pytest.fixture(scope="module")
+def work_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("pprof")
+
+
+def test_pprof(pyrewind, recorded, work, pprof_decoder):
+    """The pprof profile, read by a real pprof decoder, holds the same stacks and times as the
+    collapsed export of the same recording (each stack's leaf self time, in ns)."""
+    out = export(pyrewind, recorded.path, "pprof", work / "profile.pb.gz")
+    assert open(str(out), "rb").read(2) == b"\x1f\x8b"  # gzip
+    res = run(pprof_decoder + [str(out)])
+    assert res.returncode == 0, res.describe()
+    profile = json.loads(res.stdout)
+    assert profile["sample_type"] == [["wall", "nanoseconds"]]
+    assert profile["period_type"] == ["wall", "nanoseconds"]
+    file = recorded.events[0]["file"]
+    stacks = {}
+    for sample in profile["samples"]:
+        assert all(f["file"] == file and f["line"] == def_line(f["name"]) for f in sample["stack"]), sample
+        path = ";".join("%s (%s:%d)" % (f["name"], f["file"], f["line"]) for f in reversed(sample["stack"]))
+        stacks[path] = stacks.get(path, 0) + sample["value"][0]
+    collapsed = {}
+    for line in open(str(export(pyrewind, recorded.path, "collapsed", work / "stacks.txt"))).read().splitlines():
+        path, weight = line.rsplit(" ", 1)
+        collapsed[path] = collapsed.get(path, 0) + int(weight)
+    assert stacks == collapsed
+    assert int(profile["duration_nanos"]) > 0

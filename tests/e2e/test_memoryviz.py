@@ -4,45 +4,22 @@ by its real consumer, the `memory-viz` npm package (pinned; installed under the 
 first use, the test skips when npm or the registry is unavailable). The SVG is kept in
 BUILD/test-artifacts/memoryviz/."""
 
-import fcntl
 import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
 from compare import load_jsonl
-from e2e_util import EXIT_USAGE, program, run
+from e2e_util import EXIT_USAGE, build_dir, npm_modules, program, run
 
 MEMORY_VIZ = "memory-viz@0.8.0"
-
-
-def build_dir(pyrewind):
-    return os.path.dirname(os.path.dirname(pyrewind.path))
 
 
 @pytest.fixture(scope="module")
 def memory_viz_cli(pyrewind):
     """The path of memory-viz's command-line script."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if not npm or not node:
-        pytest.skip("npm/node are not installed: cannot fetch %s to check the output" % MEMORY_VIZ)
-    prefix = os.path.join(build_dir(pyrewind), "npm", MEMORY_VIZ.replace("@", "-"))
-    cli = os.path.join(prefix, "node_modules", "memory-viz", "dist", "cli.js")
-    os.makedirs(prefix, exist_ok=True)
-    # One session per interpreter may run at once: the first installs, the others wait.
-    with open(os.path.join(prefix, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(cli):
-            try:
-                res = subprocess.run([npm, "install", "--prefix", prefix, "--no-audit", "--no-fund",
-                                      "--no-save", MEMORY_VIZ], capture_output=True, timeout=300)
-            except subprocess.TimeoutExpired:
-                pytest.skip("npm install %s timed out (no network?)" % MEMORY_VIZ)
-            if res.returncode != 0 or not os.path.exists(cli):
-                pytest.skip("npm install %s failed (no network?): %s" % (MEMORY_VIZ, res.stderr.decode()[-500:]))
-    return [node, cli]
+    node, modules = npm_modules(pyrewind.path, [MEMORY_VIZ], os.path.join("memory-viz", "dist", "cli.js"))
+    return [node, os.path.join(modules, "memory-viz", "dist", "cli.js")]
 
 
 def export_state(pyrewind, recording, seq, output):
@@ -94,7 +71,7 @@ def test_state_with_aliases(pyrewind, interp, work, memory_viz_cli):
     assert objects[add_item["item"]]["value"] == "plum" and add_item["item"] == objects[fruits]["value"][2]
 
     # Drawn by memory-viz itself.
-    out_dir = os.path.join(build_dir(pyrewind), "test-artifacts", "memoryviz")
+    out_dir = os.path.join(build_dir(pyrewind.path), "test-artifacts", "memoryviz")
     os.makedirs(out_dir, exist_ok=True)
     svg = os.path.join(out_dir, "aliasing-python3.%d.svg" % interp.minor)
     res = run(memory_viz_cli + [str(work / "state.json"), "--output=" + svg])

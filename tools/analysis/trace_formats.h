@@ -17,6 +17,9 @@
 //               nanoseconds, frames named "function (file:line)"; identical stacks are summed
 //               (in bounded batches: a stack can appear on several lines, which flamegraph.pl
 //               and inferno add up).
+//   pprof       profile.proto, gzipped (go tool pprof, Pyroscope, Parca, Cloud Profiler): one
+//               sample per distinct stack, valued in nanoseconds of its leaf's self time;
+//               summed in memory per distinct stack, written at the end.
 #pragma once
 
 #include <memory>
@@ -50,6 +53,7 @@ std::unique_ptr<TraceWriter> make_chrome_writer(const TraceSource& source, reade
 std::unique_ptr<TraceWriter> make_perfetto_writer(const TraceSource& source, reader::OutputFile& out);
 std::unique_ptr<TraceWriter> make_speedscope_writer(const TraceSource& source, reader::OutputFile& out);
 std::unique_ptr<TraceWriter> make_collapsed_writer(const TraceSource& source, reader::OutputFile& out);
+std::unique_ptr<TraceWriter> make_pprof_writer(const TraceSource& source, reader::OutputFile& out);
 
 // "MainThread", or "thread N" when the recording never named it.
 std::string thread_label(const reader::Timeline& timeline, uint32_t thread);

@@ -1,5 +1,5 @@
 // `pyrewind export FILE --format jsonl [-o OUT]`: one JSON object per event, streamed.
-// `--format chrome|perfetto|speedscope|collapsed [--from T] [--to T] [--thread N]`: the calls
+// `--format chrome|perfetto|speedscope|collapsed|pprof [--from T] [--to T] [--thread N]`: the calls
 // as spans, in a profiler's or trace viewer's format (tools/analysis/trace_formats.h).
 //
 // Each line: {"seq","t_ns","tid","event","file","func","line","depth", then per kind:
@@ -113,6 +113,7 @@ WriterFactory span_writer(const std::string& format) {
   if (format == "perfetto") return analysis::make_perfetto_writer;
   if (format == "speedscope") return analysis::make_speedscope_writer;
   if (format == "collapsed") return analysis::make_collapsed_writer;
+  if (format == "pprof") return analysis::make_pprof_writer;
   return nullptr;
 }
 
@@ -122,14 +123,14 @@ int export_command(const ExportOptions& options) {
   const WriterFactory make_writer = span_writer(options.format);
   const bool ranged = !options.from.empty() || !options.to.empty() || options.thread >= 0;
   if (ranged && !make_writer) {
-    std::fprintf(stderr, "pyrewind: --from, --to and --thread apply to the formats chrome, perfetto, speedscope "
-                         "and collapsed, not to %s\n", options.format.c_str());
+    std::fprintf(stderr, "pyrewind: --from, --to and --thread apply to the formats chrome, perfetto, speedscope, "
+                         "collapsed and pprof, not to %s\n", options.format.c_str());
     return kExitUsage;
   }
   if (options.format == "memoryviz") return memoryviz_command(options);
   if (options.format != "jsonl" && !make_writer) {
     std::fprintf(stderr, "pyrewind: unsupported export format '%s' (supported: jsonl, memoryviz, chrome, perfetto, "
-                         "speedscope, collapsed)\n", options.format.c_str());
+                         "speedscope, collapsed, pprof)\n", options.format.c_str());
     return kExitUsage;
   }
   analysis::Range range;

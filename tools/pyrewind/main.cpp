@@ -127,12 +127,12 @@ int main(int argc, char** argv) {
   auto* export_cmd = app.add_subcommand("export", "Convert a recording to another format");
   export_cmd->add_option("file", exp.file, "Recording file")->required();
   export_cmd->add_option("--format", exp.format, "Output format")
-      ->check(CLI::IsMember({"jsonl", "memoryviz", "chrome", "perfetto", "speedscope", "collapsed"}))
+      ->check(CLI::IsMember({"jsonl", "memoryviz", "chrome", "perfetto", "speedscope", "collapsed", "pprof"}))
       ->capture_default_str();
   export_cmd->add_option("-o,--output", exp.output, "Output file ('-' for stdout)")->capture_default_str();
   export_cmd->add_option("--step", exp.step, "memoryviz: the step (seq) whose state is drawn")
       ->check(CLI::NonNegativeNumber);
-  add_range_options(*export_cmd, exp.from, exp.to, exp.thread, "chrome, perfetto, speedscope, collapsed: ");
+  add_range_options(*export_cmd, exp.from, exp.to, exp.thread, "chrome, perfetto, speedscope, collapsed, pprof: ");
 
   pyrewind::cli::StatsOptions stats;
   auto* stats_cmd = app.add_subcommand("stats", "Profile a recording: calls and time per function and line, coverage, types");
