@@ -236,3 +236,50 @@ def test_source_listing(pyrewind, recording, tmp_path):
     moved.unlink()
     out = transcript(pyrewind, rec, ["list"])
     assert out[1].startswith("Source unavailable: %s" % moved)
+
+
+def test_interactive_session_on_a_terminal(pyrewind, recording, tmp_path):
+    """At a terminal: a prompt with line editing (libedit), an empty line repeats the last
+    command as in pdb, the history is saved, Ctrl-D ends the session."""
+    import pty
+    import select
+    import subprocess
+    import time
+
+    env = dict(os.environ, HOME=str(tmp_path), TERM="dumb")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([pyrewind.path, "replay", str(recording)], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def answer(keys, *markers):
+        """Types `keys` at the next prompt; returns what it printed until the prompt after."""
+        nonlocal seen
+        start = len(seen)
+        os.write(master, keys)
+        deadline = time.monotonic() + 20
+        while not (seen[start:].endswith(b"(rwd) ") and all(m in seen[start:] for m in markers)):
+            assert time.monotonic() < deadline, seen[start:].decode(errors="replace")
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                seen += os.read(master, 65536)
+        return seen[start:]
+
+    try:
+        answer(b"")  # the first prompt
+        answer(b"break replay_target.py:%d\r" % LINE["acc-add"], b"Breakpoint 1 at")
+        answer(b"c\r", b"[step ")
+        assert b"\n0\r\n" in answer(b"p total\r")
+        answer(b"c\r", b"Breakpoint 1\r\n")
+        assert b"Breakpoint 1\r\n" in answer(b"\r")  # an empty line repeats `c`: the third hit
+        assert b"\n7\r\n" in answer(b"p total\r")
+        os.write(master, b"\x04")  # Ctrl-D at the prompt ends the session
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    history = (tmp_path / ".pyrewind_history").read_text().replace("\\040", " ")  # libedit's encoding
+    assert "p total" in history and "break replay_target.py:%d" % LINE["acc-add"] in history
