@@ -297,7 +297,7 @@ def test_long_recording_is_cut_with_a_clear_message(pyrewind, work, browser):
     assert browser.eval("document.getElementById('slider').max") == "4"
     assert run([pyrewind.path, "html", str(work / "cut.rwd"), "-o", str(page2), "--from", "0.5s"]).returncode == 0
     res = run([pyrewind.path, "html", str(work / "cut.rwd"), "-o", str(page2), "--from", "soon"])
-    assert res.returncode == EXIT_USAGE and "step number" in res.stderr.decode(), res.describe()
+    assert res.returncode == EXIT_USAGE and "nor an event number" in res.stderr.decode(), res.describe()
 
 
 def test_threads_and_thread_filter(pyrewind, work, browser):

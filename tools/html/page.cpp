@@ -36,12 +36,12 @@ bool write_script_text(reader::OutputFile& out, std::string_view text) {
   return out.write(text.substr(start));
 }
 
-bool in_range_start(const Position& from, const reader::Step& s) {
-  return from.is_time ? s.time_ns >= from.value : s.seq >= from.value;
+bool in_range_start(const analysis::Position& from, const reader::Step& s) {
+  return from.is_time() ? s.time_ns >= from.value : s.seq >= from.value;
 }
 
-bool past_range_end(const Position& to, const reader::Step& s) {
-  return to.is_time ? s.time_ns > to.value : s.seq > to.value;
+bool past_range_end(const analysis::Position& to, const reader::Step& s) {
+  return to.is_time() ? s.time_ns > to.value : s.seq > to.value;
 }
 
 // The source of `path` (relative paths are the program's, relative to its working directory)
@@ -134,33 +134,6 @@ void append_meta(std::string& out, const reader::Recording& recording, const Pag
 
 }  // namespace
 
-bool parse_position(const std::string& text, Position* position, std::string* error) {
-  const char* begin = text.c_str();
-  char* end = nullptr;
-  errno = 0;
-  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
-    const unsigned long long seq = std::strtoull(begin, &end, 10);
-    if (errno == 0) {
-      *position = Position{false, seq};
-      return true;
-    }
-  } else if (!text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.')) {
-    const double amount = std::strtod(begin, &end);
-    const std::string unit(end);
-    double scale = 0;
-    if (unit == "s") scale = 1e9;
-    else if (unit == "ms") scale = 1e6;
-    else if (unit == "us") scale = 1e3;
-    else if (unit == "ns") scale = 1;
-    if (scale && errno == 0 && amount >= 0 && amount * scale < 1.8e19) {
-      *position = Position{true, static_cast<uint64_t>(amount * scale + 0.5)};
-      return true;
-    }
-  }
-  *error = "'" + text + "' is neither a step number (seq) nor a time such as 1.5s, 250ms, 40us or 900ns";
-  return false;
-}
-
 std::string limit_message(const std::string& recording_path, const PageOptions& options, const PageResult& result) {
   return "The range holds more than " + std::to_string(options.max_steps) + " steps: this page shows seq " +
          std::to_string(result.first_seq) + " to " + std::to_string(result.last_seq) +
@@ -178,7 +151,7 @@ bool write_page(const reader::Recording& recording, const PageOptions& options, 
   // Seqs grow in file order, times only per thread: a time range ends after the last chunk
   // that holds an event before its end.
   uint64_t last_chunk = UINT64_MAX;
-  if (options.to && options.to->is_time) {
+  if (options.to && options.to->is_time()) {
     const auto& chunks = recording.summary().chunks();
     last_chunk = 0;
     for (int i = 0; i < chunks.size(); ++i)
@@ -192,7 +165,7 @@ bool write_page(const reader::Recording& recording, const PageOptions& options, 
     if (timeline.type() != reader::ItemType::kEvent) continue;
     const reader::Step& s = timeline.step();
     if (options.to && past_range_end(*options.to, s)) {
-      if (!options.to->is_time || timeline.chunk().index > last_chunk) break;
+      if (!options.to->is_time() || timeline.chunk().index > last_chunk) break;
       continue;
     }
     if ((options.from && !in_range_start(*options.from, s)) || (options.thread && s.thread != *options.thread))

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "tools/analysis/range.h"
 #include "tools/reader/output.h"
 #include "tools/reader/recording.h"
 
@@ -13,16 +14,9 @@ namespace pyrewind::html {
 
 // A place in a recording given on the command line: an event's seq ("1200") or a time since
 // the recording started ("1.5s", "250ms", "40us", "900ns").
-struct Position {
-  bool is_time = false;
-  uint64_t value = 0;  // seq, or nanoseconds
-};
-// False with `*error` set when `text` is neither.
-bool parse_position(const std::string& text, Position* position, std::string* error);
-
 struct PageOptions {
-  std::optional<Position> from;  // first step shown (inclusive)
-  std::optional<Position> to;    // last step shown (inclusive)
+  std::optional<analysis::Position> from;  // first step shown (inclusive)
+  std::optional<analysis::Position> to;    // last step shown (inclusive)
   std::optional<uint32_t> thread;  // only this recording thread
   uint64_t max_steps = 20000;    // a bigger range is cut, and the page says so
 };

@@ -117,24 +117,5 @@ TEST(PageEncoder, ThreadsKeepTheirOwnStacks) {
   EXPECT_EQ(e.steps[3], "[3,13,1,2,0,4,1,0,0]");
 }
 
-TEST(PagePosition, SeqOrTime) {
-  html::Position p;
-  std::string error;
-  ASSERT_TRUE(html::parse_position("1200", &p, &error));
-  EXPECT_FALSE(p.is_time);
-  EXPECT_EQ(p.value, 1200u);
-  ASSERT_TRUE(html::parse_position("1.5s", &p, &error));
-  EXPECT_TRUE(p.is_time);
-  EXPECT_EQ(p.value, 1500000000u);
-  ASSERT_TRUE(html::parse_position("250ms", &p, &error));
-  EXPECT_EQ(p.value, 250000000u);
-  ASSERT_TRUE(html::parse_position("40us", &p, &error));
-  EXPECT_EQ(p.value, 40000u);
-  for (const char* bad : {"", "-3", "1.5", "2h", "s", "12abc"}) {
-    EXPECT_FALSE(html::parse_position(bad, &p, &error)) << bad;
-    EXPECT_NE(error.find("step number"), std::string::npos);
-  }
-}
-
 }  // namespace
 }  // namespace pyrewind

@@ -74,15 +74,15 @@ TEST(Page, RangesBySeqAndTime) {
   TempDir dir;
   const std::string path = sample(dir);
   html::PageOptions by_seq;
-  by_seq.from = html::Position{false, 3};
-  by_seq.to = html::Position{false, 5};
+  by_seq.from = analysis::Position{analysis::Position::Kind::kSeq, 3};
+  by_seq.to = analysis::Position{analysis::Position::Kind::kSeq, 5};
   Written w = write(path, by_seq, dir);
   EXPECT_EQ(w.result.steps, 3u);
   EXPECT_EQ(steps_of(w.page).rfind("[[3,400,", 0), 0u);
 
   html::PageOptions by_time;
-  by_time.from = html::Position{true, 650};
-  by_time.to = html::Position{true, 900};
+  by_time.from = analysis::Position{analysis::Position::Kind::kTime, 650};
+  by_time.to = analysis::Position{analysis::Position::Kind::kTime, 900};
   w = write(path, by_time, dir);
   EXPECT_EQ(w.result.first_seq, 6u);
   EXPECT_EQ(w.result.last_seq, 8u);
@@ -93,7 +93,7 @@ TEST(Page, CutAtMaxSteps) {
   const std::string path = sample(dir);
   html::PageOptions options;
   options.max_steps = 4;
-  options.from = html::Position{false, 2};
+  options.from = analysis::Position{analysis::Position::Kind::kSeq, 2};
   Written w = write(path, options, dir);
   EXPECT_EQ(w.result.steps, 4u);
   EXPECT_TRUE(w.result.limited);

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "tools/analysis/range.h"
 #include "tools/html/memoryviz.h"
 #include "tools/html/page.h"
 #include "tools/pyrewind/commands.h"
@@ -23,8 +24,8 @@ int html_command(const HtmlOptions& options) {
   for (auto [text, position] : {std::pair{&options.from, &page.from}, std::pair{&options.to, &page.to}}) {
     if (text->empty()) continue;
     std::string error;
-    html::Position parsed;
-    if (!html::parse_position(*text, &parsed, &error)) {
+    analysis::Position parsed;
+    if (!analysis::parse_position(*text, &parsed, &error)) {
       std::fprintf(stderr, "pyrewind: %s\n", error.c_str());
       return kExitUsage;
     }
