@@ -2,7 +2,8 @@
 # Builds pyrewind, starts the bundled example as a small service (tools/example/ledger.py
 # --serve), attaches to it by PID for two seconds and detaches (the service runs on to its
 # end), then records the example from its first line with `pyrewind run`; for each recording
-# it shows `pyrewind info` and excerpts of `pyrewind export --format jsonl`.
+# it shows `pyrewind info` and excerpts of `pyrewind export --format jsonl`; last, the page of
+# `pyrewind html` and a short `pyrewind replay -c` session.
 #
 #   tools/demo.sh            (interpreter: $PYTHON, default /usr/bin/python3)
 #
