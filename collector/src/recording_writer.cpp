@@ -468,7 +468,7 @@ struct RecordingWriter::Impl {
   bool next_file() {
     v1::RecordingSummary extras;  // the program runs on: no exit status
     extras.set_target_exited(false);
-    if (!finish_file(extras)) return false;
+    if (!finish_file(extras, false)) return false;
     retire_file();
     rotate_pending = false;
     return open_file(recording::series_part_path(base_path, next_part++));
@@ -498,8 +498,10 @@ struct RecordingWriter::Impl {
     }
   }
 
-  // The current file's summary and footer; closes it.
-  bool finish_file(const v1::RecordingSummary& summary_extras) {
+  // The current file's summary and footer; closes it. `sync`: flushed to the disk first. Not
+  // for a full part of a series: that would stall the drain for the disk, and the chunks of a
+  // single file are not synced before its end either.
+  bool finish_file(const v1::RecordingSummary& summary_extras, bool sync) {
     v1::RecordingSummary summary = summary_extras;
     const Stats& st = file.stats;
     summary.clear_chunks();
@@ -556,7 +558,7 @@ struct RecordingWriter::Impl {
     if (!write(tail.data(), tail.size(), "the summary")) return false;
     file.offset += tail.size();
 
-    if (::fdatasync(file.fd) != 0 && errno != EINVAL && errno != EROFS) {  // EINVAL: /dev/null etc.
+    if (sync && ::fdatasync(file.fd) != 0 && errno != EINVAL && errno != EROFS) {  // EINVAL: /dev/null etc.
       fail(errno, "the recording (fdatasync)");
       return false;
     }
@@ -580,7 +582,7 @@ struct RecordingWriter::Impl {
     v1::RecordingSummary extras;
     extras.set_target_exited(false);
     extras.add_agent_messages("flight recorder window: " + reason);
-    if (!finish_file(extras)) return false;
+    if (!finish_file(extras, true)) return false;
     retire_file();
     ++windows;
     return true;
@@ -849,7 +851,7 @@ bool RecordingWriter::finish(const v1::RecordingSummary& summary_extras) {
   if (im.file.fd < 0) return !im.failed;
   if (im.failed || !im.write_chunk()) return false;
   im.fold_pending(im.file.stats);  // losses after the last chunk
-  if (!im.finish_file(summary_extras)) return false;
+  if (!im.finish_file(summary_extras, true)) return false;
   im.finished = true;
   return true;
 }

@@ -3,6 +3,8 @@ recording, read by every command as one; with --max-size, the newest files withi
 
 import json
 import os
+import subprocess
+import time
 
 from e2e_util import base_env, program, run
 
@@ -26,7 +28,8 @@ def export_steps(pyrewind, recording, out):
     with open(out) as f:
         for line in f:
             e = json.loads(line)
-            steps.append((e["seq"], e["event"], e["func"], e["line"], e["depth"]))
+            if "seq" in e:  # not a loss
+                steps.append((e["seq"], e["event"], e["func"], e["line"], e["depth"]))
     return steps
 
 
@@ -92,3 +95,24 @@ def test_a_new_series_replaces_an_older_one(pyrewind, interp, work):
                            options=["--rotate", "64K"]).returncode == 0
     assert before > 1 and [f.name for f in parts(work)] == ["app.rwd"]
     assert pyrewind.info_json(work / "app.rwd")["status"] == "complete"
+
+
+def test_attach_rotates(pyrewind, interp, work):
+    target = subprocess.Popen([interp.path, program("flight_target.py"), str(work / "stop")],
+                              stdout=subprocess.PIPE, env=base_env())
+    try:
+        time.sleep(0.5)
+        res = run([pyrewind.path, "attach", str(target.pid), "-o", str(work / "app.rwd"), "--rotate", "64K",
+                   "--duration", "1.5"])
+        assert res.returncode == 0, res.describe()
+        (work / "stop").touch()
+        target.communicate(timeout=30)
+    finally:
+        target.kill()
+    files = parts(work)
+    assert len(files) >= 2, files
+    assert all(os.path.getsize(f) <= ROTATE for f in files)
+    info = pyrewind.info_json(work / "app.rwd")
+    assert info["status"] == "complete" and len(info["files"]) == len(files), info
+    steps = export_steps(pyrewind, work / "app.rwd", work / "a.jsonl")
+    assert [s[0] for s in steps] == list(range(len(steps))) and len(steps) == info["event_count"]
