@@ -118,11 +118,14 @@ EventFacts event_facts(std::string_view packet) {
   return facts;
 }
 
-// `type` is tp_name: "ValueError", "MyError", or "package.module.Error" for C types.
-bool type_matches(std::string_view type, const std::string& wanted) {
-  if (type == wanted) return true;
-  return type.size() > wanted.size() && type.substr(type.size() - wanted.size()) == wanted &&
-         type[type.size() - wanted.size() - 1] == '.';
+// Compared by class name: `type` is tp_name ("ValueError", "MyError" for a Python class,
+// "package.module.Error" for some C types), and the user may write "json.JSONDecodeError".
+bool type_matches(std::string_view type, std::string_view wanted) {
+  auto class_name = [](std::string_view name) {
+    const size_t dot = name.rfind('.');
+    return dot == std::string_view::npos ? name : name.substr(dot + 1);
+  };
+  return class_name(type) == class_name(wanted);
 }
 
 }  // namespace

@@ -230,7 +230,7 @@ TEST(FlightRecorder, ExceptionTriggers) {
   collector::OutputOptions output;
   output.ring_bytes = 1 << 20;
   RecordingBuilder b(base, testing::test_header(), output);
-  b.writer().set_triggers({"Boom"}, true);
+  b.writer().set_triggers({"mod.Boom"}, true);
   const uint64_t mod = b.code("/app/m.py", "<module>", 1, {}, true);
   const uint64_t f = b.code("/app/m.py", "f", 2, {"i", "s"});
   b.thread(0, 100, "MainThread");
