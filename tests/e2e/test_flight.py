@@ -85,6 +85,17 @@ def test_trigger_command_and_series_of_windows(pyrewind, interp, work):
     assert both[-len(first):] == first and len(both) > len(first)
     seqs = [e["seq"] for e in both]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    # The reading commands take the windows, with the gap between them, as one recording.
+    gap = first[0]["seq"]
+    for cmd in (["stats"], ["html", "-o", str(work / "p.html"), "--from", str(gap - 10), "--max-steps", "50"],
+                ["replay", "-c", "goto %d; where; back; where" % gap],
+                ["table", "--at", "%s:14" % program("flight_target.py")],
+                ["export", "--format", "chrome", "-o", str(work / "c.json")]):
+        res = run([pyrewind.path, cmd[0], str(work / "fr.rwd")] + cmd[1:])
+        assert res.returncode == 0, res.describe()
+    res = run([pyrewind.path, "replay", str(work / "fr.rwd"), "-c", "goto 0"])
+    assert ("The recording has steps %d to %d." % (both[0]["seq"], both[-1]["seq"])).encode() in res.stdout, \
+        res.describe()
 
 
 def test_trigger_on_exception_type(pyrewind, interp, work):

@@ -224,6 +224,31 @@ TEST(FlightRecorder, KeepsOnlyTheNewestAndWritesNothingUntilAWindow) {
   EXPECT_EQ(seen.last_stack, 1u);
 }
 
+TEST(FlightRecorder, MaxTotalKeepsTheNewestWindows) {
+  TempDir dir;
+  const std::string base = dir.file("fr.rwd");
+  collector::OutputOptions output;
+  output.ring_bytes = 16 << 10;
+  output.max_total_bytes = 40 << 10;
+  RecordingBuilder b(base, testing::test_header(), output);
+  const uint64_t f = b.code("/app/m.py", "f", 2, {"i", "s"});
+  b.thread(0, 100, "MainThread");
+  uint64_t time = 1;
+  b.call(0, time++, f, 2, 1, {});
+  for (int window = 0; window < 5; ++window) {
+    loop(b, f, static_cast<uint64_t>(window) * 10000, 10000, &time);
+    ASSERT_TRUE(b.writer().write_window("test"));
+  }
+  ASSERT_TRUE(b.finish());
+  EXPECT_FALSE(exists(base));
+  EXPECT_TRUE(exists(recording::series_part_path(base, 4)));
+  std::string error;
+  auto rec = Recording::open(base, &error);
+  ASSERT_TRUE(rec) << error;
+  EXPECT_LE(rec->file_size(), output.max_total_bytes);
+  EXPECT_EQ(read_all(*rec).last_i, 49999);
+}
+
 TEST(FlightRecorder, ExceptionTriggers) {
   TempDir dir;
   const std::string base = dir.file("fr.rwd");
