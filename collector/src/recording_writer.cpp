@@ -359,16 +359,17 @@ struct RecordingWriter::Impl {
     }
     if (size_limit == 0) return true;
     if (limit_reached) return false;
-    auto fits = [&] { return file.offset + sizeof(fmt::ChunkFrame) + chunk.size() + need() + summary_bound() <= size_limit; };
+    auto fits = [&] {
+      return file.offset + sizeof(fmt::ChunkFrame) + chunk.size() + need() + summary_bound() <= size_limit;
+    };
     if (fits() || (!chunk.empty() && write_chunk() && fits())) return true;
     limit_reached = true;
     return false;
   }
 
   bool fits_file(size_t uncompressed) const {
-    const double ratio =
-        compressed_in > 0 ? std::min(1.0, 1.25 * static_cast<double>(compressed_out) / static_cast<double>(compressed_in))
-                          : 1.0;
+    const double seen = compressed_in > 0 ? static_cast<double>(compressed_out) / static_cast<double>(compressed_in) : 1;
+    const double ratio = std::min(1.0, 1.25 * seen);
     const uint64_t base = rotate_pending ? head.size() : file.offset;
     return base + sizeof(fmt::ChunkFrame) + static_cast<uint64_t>(ratio * static_cast<double>(uncompressed)) +
                summary_bound() <=
@@ -377,7 +378,8 @@ struct RecordingWriter::Impl {
 
   // An upper bound of the summary, its frame and the footer as they stand.
   size_t summary_bound() const {
-    size_t bound = 1024 + sizeof(fmt::SummaryFrame) + sizeof(fmt::Footer) + 64 * (file.index.size() + 2) + 16 * kMaxKinds;
+    size_t bound =
+        1024 + sizeof(fmt::SummaryFrame) + sizeof(fmt::Footer) + 64 * (file.index.size() + 2) + 16 * kMaxKinds;
     for (const auto& [thread, t] : threads) bound += 96 + t.name.size();
     for (const std::string& message : agent_messages) bound += 8 + message.size();
     return bound;
@@ -714,8 +716,10 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::string& path
     // an older recording of that name would pass for this one's window: it goes.
     const size_t slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-    if (::access(dir.c_str(), W_OK | X_OK) != 0) return set_error("cannot write to " + dir + ": " + std::strerror(errno));
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return set_error("cannot replace " + path + ": " + std::strerror(errno));
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      return set_error("cannot write to " + dir + ": " + std::strerror(errno));
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return set_error("cannot replace " + path + ": " + std::strerror(errno));
     return writer;
   }
   if (!im.open_file(im.base_path)) return set_error(im.error);

@@ -157,8 +157,9 @@ void report_end(const RunOptions& options, const collector::Session& session, bo
     say("error: could not complete %s", options.output.c_str());
   }
   if (!options.quiet && writer_error.empty() && finished && !options.series.ring.empty()) {
-    say("flight recorder: saw %llu events, wrote %llu windows%s", static_cast<unsigned long long>(session.events_written()),
-        static_cast<unsigned long long>(windows), windows == 0 ? " (no trigger came: nothing was written)" : "");
+    say("flight recorder: saw %llu events, wrote %llu windows%s",
+        static_cast<unsigned long long>(session.events_written()), static_cast<unsigned long long>(windows),
+        windows == 0 ? " (no trigger came: nothing was written)" : "");
   } else if (!options.quiet && writer_error.empty() && finished) {
     say("recorded %llu events (%zu threads, %llu dropped) to %s",
         static_cast<unsigned long long>(session.events_written()), session.thread_count(),

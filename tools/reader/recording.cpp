@@ -461,7 +461,8 @@ bool Recording::load_series(std::vector<std::unique_ptr<Recording>> parts, std::
       if (inserted) continue;
       v1::ThreadSummary& merged = it->second;
       if (t.events() > 0)
-        merged.set_first_time_ns(merged.events() ? std::min(merged.first_time_ns(), t.first_time_ns()) : t.first_time_ns());
+        merged.set_first_time_ns(merged.events() ? std::min(merged.first_time_ns(), t.first_time_ns())
+                                                 : t.first_time_ns());
       merged.set_last_time_ns(std::max(merged.last_time_ns(), t.last_time_ns()));
       merged.set_events(merged.events() + t.events());
       merged.set_dropped_records(merged.dropped_records() + t.dropped_records());

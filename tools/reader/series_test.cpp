@@ -31,7 +31,8 @@ uint64_t size_of(const std::string& path) {
 // A loop in one frame: `n` LINE events binding i (and a string that compresses less well).
 void loop(RecordingBuilder& b, uint64_t code, uint64_t first, uint64_t n, uint64_t* time) {
   for (uint64_t i = first; i < first + n; ++i)
-    b.line(0, (*time)++, code, 3 + i % 2, 1, {slot(0, integer(static_cast<int64_t>(i))), slot(1, text(std::to_string(i * 7919)))});
+    b.line(0, (*time)++, code, 3 + i % 2, 1,
+           {slot(0, integer(static_cast<int64_t>(i))), slot(1, text(std::to_string(i * 7919)))});
 }
 
 struct Seen {
