@@ -1,6 +1,7 @@
 // Recording file writer; see recording_writer.h and proto/recording/format.h.
 #include "collector/src/recording_writer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -17,7 +19,9 @@
 
 #include "proto/recording/crc32c.h"
 #include "proto/recording/format.h"
+#include "proto/recording/series.h"
 #include "proto/wire/fields.h"
+#include "proto/wire/proto_reader.h"
 #include "proto/wire/proto_writer.h"
 
 namespace pyrewind::collector {
@@ -28,6 +32,9 @@ namespace fmt = pyrewind::recording;
 constexpr size_t kMaxAgentMessages = 1000;
 constexpr size_t kMaxAgentMessageBytes = 4096;
 constexpr size_t kMaxKinds = 32;  // event_count_by_kind grows up to this many entries
+// A flight recorder given a duration still holds at most this much.
+constexpr uint64_t kMaxRingBytes = 256ull << 20;
+constexpr uint64_t kExceptionWindowIntervalNs = 1'000'000'000;
 
 // Wire-level framing of one packet inside a PacketBatch: tag of field 1 (LEN) + length.
 size_t framed_size(size_t packet_size) {
@@ -65,9 +72,110 @@ int write_all(int fd, const void* data, size_t size) {
   return 0;
 }
 
+// Deletes the numbered files of an earlier series of `base` (part 0 is truncated by its writer).
+void remove_stale_parts(const std::string& base) {
+  const size_t slash = base.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : base.substr(0, slash + 1);
+  const std::string name = slash == std::string::npos ? base : base.substr(slash + 1);
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (const dirent* entry = ::readdir(d)) {
+    if (uint64_t part = recording::series_part_number(name, entry->d_name); part > 0)
+      ::unlink(recording::series_part_path(base, part).c_str());
+  }
+  ::closedir(d);
+}
+
+// What a flight recorder's trigger watch needs of an event packet: its depth, whether it
+// carries a value, and its exception's type name.
+struct EventFacts {
+  uint64_t depth = 0;
+  bool has_value = false;
+  std::string_view exception_type;
+};
+
+EventFacts event_facts(std::string_view packet) {
+  namespace F = wire::fields;
+  EventFacts facts;
+  wire::ProtoReader outer(reinterpret_cast<const uint8_t*>(packet.data()), packet.size());
+  wire::Field body;
+  while (outer.next(body)) {
+    if (body.number != F::Packet::kEvent || body.wire_type != wire::kLengthDelimited) continue;
+    wire::ProtoReader r(body.bytes, body.size);
+    wire::Field f;
+    while (r.next(f)) {
+      if (f.number == F::Event::kDepth && f.wire_type == wire::kVarint) facts.depth = f.varint;
+      if (f.number == F::Event::kValue) facts.has_value = true;
+      if (f.number == F::Event::kException && f.wire_type == wire::kLengthDelimited) {
+        wire::ProtoReader e(f.bytes, f.size);
+        wire::Field g;
+        while (e.next(g))
+          if (g.number == F::ExceptionInfo::kTypeName && g.wire_type == wire::kLengthDelimited)
+            facts.exception_type = std::string_view(reinterpret_cast<const char*>(g.bytes), g.size);
+      }
+    }
+  }
+  return facts;
+}
+
+// Compared by class name: `type` is tp_name ("ValueError", "MyError" for a Python class,
+// "package.module.Error" for some C types), and the user may write "json.JSONDecodeError".
+bool type_matches(std::string_view type, std::string_view wanted) {
+  auto class_name = [](std::string_view name) {
+    const size_t dot = name.rfind('.');
+    return dot == std::string_view::npos ? name : name.substr(dot + 1);
+  };
+  return class_name(type) == class_name(wanted);
+}
+
 }  // namespace
 
 struct RecordingWriter::Impl {
+  struct ThreadCounts {
+    uint64_t events = 0;
+    uint64_t dropped_records = 0;
+    uint64_t first_time_ns = 0;
+    uint64_t last_time_ns = 0;
+    void merge(const ThreadCounts& o) {
+      if (o.events > 0) {
+        first_time_ns = events ? std::min(first_time_ns, o.first_time_ns) : o.first_time_ns;
+        last_time_ns = std::max(last_time_ns, o.last_time_ns);
+      }
+      events += o.events;
+      dropped_records += o.dropped_records;
+    }
+  };
+  // What a chunk holds, and summed over the chunks of a file: its summary's statistics.
+  struct Stats {
+    uint64_t events = 0;
+    std::vector<uint64_t> by_kind = std::vector<uint64_t>(6, 0);
+    uint64_t dropped_records = 0;
+    uint64_t dropped_bytes = 0;
+    uint64_t max_time_ns = 0;
+    std::map<uint32_t, ThreadCounts> threads;
+    void merge(const Stats& o) {
+      events += o.events;
+      if (o.by_kind.size() > by_kind.size()) by_kind.resize(o.by_kind.size(), 0);
+      for (size_t i = 0; i < o.by_kind.size(); ++i) by_kind[i] += o.by_kind[i];
+      dropped_records += o.dropped_records;
+      dropped_bytes += o.dropped_bytes;
+      max_time_ns = std::max(max_time_ns, o.max_time_ns);
+      for (const auto& [thread, counts] : o.threads) threads[thread].merge(counts);
+    }
+  };
+  struct FileOut {
+    std::string path;
+    int fd = -1;
+    uint64_t offset = 0;  // bytes in the file that are known to be whole
+    std::vector<v1::ChunkIndexEntry> index;
+    Stats stats;
+  };
+  struct RingChunk {
+    fmt::ChunkFrame frame;
+    std::string payload;
+    Stats stats;
+  };
+
   struct CodeEntry {
     uint64_t file_name_id = 0;
     uint64_t qualified_name_id = 0;
@@ -78,15 +186,31 @@ struct RecordingWriter::Impl {
     uint64_t native_id = 0;
     std::string name;
     std::string packet;  // empty: never announced by add_thread
-    uint64_t events = 0;
-    uint64_t dropped_records = 0;
-    uint64_t first_time_ns = 0;
-    uint64_t last_time_ns = 0;
+    ThreadCounts pending;  // of the chunk being filled
   };
 
-  std::string path;
-  int fd = -1;
-  uint64_t offset = 0;  // bytes in the file that are known to be whole
+  std::string base_path;
+  std::string head;  // magic, version, header: the start of every file of the series
+  OutputOptions output;
+  FileOut file;
+  uint64_t next_part = 0;
+  std::string last_path;
+  std::deque<std::pair<std::string, uint64_t>> done_files;  // finished parts still on disk
+  uint64_t done_bytes = 0;
+  bool rotate_pending = false;  // the current file is nearly full: the next chunk starts a new one
+  uint64_t compressed_in = 0, compressed_out = 0;  // compression so far, to size chunks
+  // Flight recorder.
+  std::deque<RingChunk> ring;
+  uint64_t ring_held = 0;
+  uint64_t windows = 0;
+  std::vector<std::string> trigger_types;
+  bool trigger_uncaught = false;
+  struct Unwinding {
+    std::string type;  // of the thread's last EXCEPTION event
+    bool leaving = false;  // a RETURN without value followed it: the exception propagates
+  };
+  std::unordered_map<uint32_t, Unwinding> unwinding;
+  uint64_t last_exception_window_ns = 0;
   bool failed = false;
   bool finished = false;
   std::string error;
@@ -113,41 +237,39 @@ struct RecordingWriter::Impl {
   std::string compressed;
   ZSTD_CCtx* cctx = nullptr;
 
-  // Summary state.
-  std::vector<v1::ChunkIndexEntry> index;
+  // Summary state: events written (the next seq), and the chunk being filled's statistics
+  // (their per-thread part in ThreadEntry::pending).
   uint64_t events = 0;
-  std::vector<uint64_t> by_kind = std::vector<uint64_t>(6, 0);
-  uint64_t dropped_records = 0;
-  uint64_t dropped_bytes = 0;
-  uint64_t max_time_ns = 0;
+  Stats pending;
   std::vector<std::string> agent_messages;
   uint64_t size_limit = 0;     // 0: none
   bool limit_reached = false;  // nothing more is written
 
   ~Impl() {
     if (cctx) ZSTD_freeCCtx(cctx);
-    if (fd >= 0) ::close(fd);
+    if (file.fd >= 0) ::close(file.fd);
   }
 
-  bool usable() const { return fd >= 0 && !failed && !finished; }
+  bool ring_mode() const { return output.ring_bytes > 0 || output.ring_ns > 0; }
+  bool usable() const { return (file.fd >= 0 || ring_mode()) && !failed && !finished; }
 
   // Records a write failure; the file keeps only its whole chunks.
   void fail(int err, const std::string& what) {
     failed = true;
     const char* reason = std::strerror(err);
     if (err == ENOSPC || err == EDQUOT)
-      error = "disk full while writing " + what + " to " + path + ": " + reason;
+      error = "disk full while writing " + what + " to " + file.path + ": " + reason;
     else if (err == EIO)
-      error = "I/O error while writing " + what + " to " + path + ": " + reason;
+      error = "I/O error while writing " + what + " to " + file.path + ": " + reason;
     else
-      error = "cannot write " + what + " to " + path + ": " + reason;
+      error = "cannot write " + what + " to " + file.path + ": " + reason;
     // Drop a torn tail so readers see a clean end; harmless if it fails too.
-    if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(offset)) == 0) ::lseek(fd, 0, SEEK_END);
+    if (file.fd >= 0 && ::ftruncate(file.fd, static_cast<off_t>(file.offset)) == 0) ::lseek(file.fd, 0, SEEK_END);
     chunk.clear();
   }
 
   bool write(const void* data, size_t size, const std::string& what) {
-    if (int err = write_all(fd, data, size)) {
+    if (int err = write_all(file.fd, data, size)) {
       fail(err, what);
       return false;
     }
@@ -226,26 +348,51 @@ struct RecordingWriter::Impl {
   // With a size limit: true if `need()` more bytes in the current chunk keep the finished file
   // (that chunk stored uncompressed at worst, then the summary and footer) within the limit.
   // Near it the chunk is written early, compressed, to make room; false once nothing more fits.
+  // A series never refuses: the chunk is cut where it would no longer fit the current file, as
+  // compressed as the chunks so far were (with a margin), and write_chunk() starts the next file
+  // when the compressed chunk does not fit after all.
   template <class Need>
   bool within_limit(Need&& need) {
+    if (output.rotate_bytes > 0) {
+      if (!chunk.empty() && !fits_file(chunk.size() + need())) write_chunk();
+      return usable();
+    }
     if (size_limit == 0) return true;
     if (limit_reached) return false;
-    auto fits = [&] { return offset + sizeof(fmt::ChunkFrame) + chunk.size() + need() + summary_bound() <= size_limit; };
+    auto fits = [&] {
+      return file.offset + sizeof(fmt::ChunkFrame) + chunk.size() + need() + summary_bound() <= size_limit;
+    };
     if (fits() || (!chunk.empty() && write_chunk() && fits())) return true;
     limit_reached = true;
     return false;
   }
 
+  bool fits_file(size_t uncompressed) const {
+    const double seen = compressed_in > 0 ? static_cast<double>(compressed_out) / static_cast<double>(compressed_in) : 1;
+    const double ratio = std::min(1.0, 1.25 * seen);
+    const uint64_t base = rotate_pending ? head.size() : file.offset;
+    return base + sizeof(fmt::ChunkFrame) + static_cast<uint64_t>(ratio * static_cast<double>(uncompressed)) +
+               summary_bound() <=
+           output.rotate_bytes;
+  }
+
   // An upper bound of the summary, its frame and the footer as they stand.
   size_t summary_bound() const {
-    size_t bound = 1024 + sizeof(fmt::SummaryFrame) + sizeof(fmt::Footer) + 64 * (index.size() + 2) + 16 * kMaxKinds;
+    size_t bound =
+        1024 + sizeof(fmt::SummaryFrame) + sizeof(fmt::Footer) + 64 * (file.index.size() + 2) + 16 * kMaxKinds;
     for (const auto& [thread, t] : threads) bound += 96 + t.name.size();
     for (const std::string& message : agent_messages) bound += 8 + message.size();
     return bound;
   }
 
+  // A flight recorder's chunks are its unit of forgetting: a small ring gets smaller chunks.
+  uint64_t target_chunk_bytes() const {
+    if (output.ring_bytes == 0) return fmt::kTargetChunkBytes;
+    return std::clamp<uint64_t>(output.ring_bytes, 64 << 10, fmt::kTargetChunkBytes);
+  }
+
   void after_append() {
-    if (chunk.size() >= fmt::kTargetChunkBytes) write_chunk();
+    if (chunk.size() >= target_chunk_bytes()) write_chunk();
   }
 
   ThreadEntry& thread_entry(uint32_t thread) {
@@ -259,12 +406,229 @@ struct RecordingWriter::Impl {
   uint32_t last_entry_thread = 0;
 
   void count_drop(uint32_t thread, uint64_t records, uint64_t bytes) {
-    dropped_records += records;
-    dropped_bytes += bytes;
-    thread_entry(thread).dropped_records += records;
+    pending.dropped_records += records;
+    pending.dropped_bytes += bytes;
+    thread_entry(thread).pending.dropped_records += records;
   }
 
-  // Compresses and writes the current chunk. Returns false after a write failure.
+  // Moves the statistics gathered since the last chunk into `into`.
+  void fold_pending(Stats& into) {
+    into.merge(pending);
+    pending = Stats{};
+    for (auto& [thread, t] : threads) {
+      if (t.pending.events == 0 && t.pending.dropped_records == 0) continue;
+      into.threads[thread].merge(t.pending);
+      t.pending = ThreadCounts{};
+    }
+  }
+
+  // Creates `path` as the current file and writes its header.
+  bool open_file(const std::string& path) {
+    file = FileOut{};
+    file.path = path;
+    last_path = path;
+    // 0600: a recording holds the program's local variables.
+    file.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (file.fd < 0) {
+      failed = true;
+      error = "cannot create " + path + ": " + std::strerror(errno);
+      return false;
+    }
+    if (!write(head.data(), head.size(), "the header")) return false;
+    file.offset = head.size();
+    return true;
+  }
+
+  bool append_chunk(const fmt::ChunkFrame& frame, std::string_view payload, const Stats& stats) {
+    std::string what = "chunk " + std::to_string(file.index.size() + 1);
+    if (!write(&frame, sizeof frame, what) || !write(payload.data(), payload.size(), what)) return false;
+    v1::ChunkIndexEntry entry;
+    entry.set_file_offset(file.offset);
+    entry.set_first_seq(frame.first_seq);
+    entry.set_event_count(frame.event_count);
+    entry.set_first_time_ns(frame.first_time_ns);
+    entry.set_last_time_ns(frame.last_time_ns);
+    file.index.push_back(std::move(entry));
+    file.offset += sizeof frame + payload.size();
+    file.stats.merge(stats);
+    return true;
+  }
+
+  // A finished part of a series or a window: deletes the oldest parts beyond the total bound,
+  // counting a whole part for the file being written (a series keeps at least the newest part,
+  // a flight recorder its newest window).
+  void retire_file() {
+    done_files.emplace_back(file.path, file.offset);
+    done_bytes += file.offset;
+    file = FileOut{};
+    if (output.max_total_bytes == 0) return;
+    const uint64_t reserve = output.rotate_bytes;
+    while (done_files.size() > 1 && done_bytes + reserve > output.max_total_bytes) {
+      ::unlink(done_files.front().first.c_str());
+      done_bytes -= done_files.front().second;
+      done_files.pop_front();
+    }
+  }
+
+  bool next_file() {
+    v1::RecordingSummary extras;  // the program runs on: no exit status
+    extras.set_target_exited(false);
+    if (!finish_file(extras, false)) return false;
+    retire_file();
+    rotate_pending = false;
+    return open_file(recording::series_part_path(base_path, next_part++));
+  }
+
+  bool emit_to_file(const fmt::ChunkFrame& frame, std::string_view payload, const Stats& stats) {
+    const uint64_t rotate = output.rotate_bytes;
+    if (rotate > 0 && !file.index.empty() &&
+        (rotate_pending || file.offset + sizeof frame + payload.size() + summary_bound() > rotate) && !next_file())
+      return false;
+    if (!append_chunk(frame, payload, stats)) return false;
+    // Nearly full: another chunk would be tiny, so the next one starts the next file.
+    if (rotate > 0 && file.offset + rotate / 8 + summary_bound() > rotate) rotate_pending = true;
+    return true;
+  }
+
+  void keep_in_ring(const fmt::ChunkFrame& frame, std::string_view payload, Stats stats) {
+    ring.push_back(RingChunk{frame, std::string(payload), std::move(stats)});
+    ring_held += payload.size();
+    const uint64_t max_bytes = output.ring_bytes > 0 ? output.ring_bytes : kMaxRingBytes;
+    const uint64_t newest = ring.back().frame.last_time_ns;
+    // The newest chunk stays, whatever its size.
+    while (ring.size() > 1 && (ring_held > max_bytes ||
+                               (output.ring_ns > 0 && ring.front().frame.last_time_ns + output.ring_ns < newest))) {
+      ring_held -= ring.front().payload.size();
+      ring.pop_front();
+    }
+  }
+
+  // The current file's summary and footer; closes it. `sync`: flushed to the disk first. Not
+  // for a full part of a series: that would stall the drain for the disk, and the chunks of a
+  // single file are not synced before its end either.
+  bool finish_file(const v1::RecordingSummary& summary_extras, bool sync) {
+    v1::RecordingSummary summary = summary_extras;
+    const Stats& st = file.stats;
+    summary.clear_chunks();
+    for (auto& entry : file.index) *summary.add_chunks() = std::move(entry);
+    file.index.clear();
+    summary.clear_threads();
+    for (const auto& [thread, counts] : st.threads) {
+      v1::ThreadSummary* ts = summary.add_threads();
+      ts->set_thread(thread);
+      auto it = threads.find(thread);
+      if (it != threads.end()) {
+        ts->set_native_id(it->second.native_id);
+        ts->set_name(it->second.name);
+      }
+      ts->set_events(counts.events);
+      ts->set_dropped_records(counts.dropped_records);
+      ts->set_first_time_ns(counts.first_time_ns);
+      ts->set_last_time_ns(counts.last_time_ns);
+    }
+    summary.set_event_count(st.events);
+    summary.clear_event_count_by_kind();
+    for (uint64_t n : st.by_kind) summary.add_event_count_by_kind(n);
+    summary.set_dropped_records(st.dropped_records);
+    summary.set_dropped_bytes(st.dropped_bytes);
+    if (summary.duration_ns() == 0) {
+      // From the start of the recording to now, or to the last event if the clock disagrees.
+      uint64_t now = monotonic_now_ns();
+      uint64_t elapsed = start_monotonic_ns && now > start_monotonic_ns ? now - start_monotonic_ns : 0;
+      summary.set_duration_ns(std::max(elapsed, st.max_time_ns));
+    }
+    for (const std::string& m : agent_messages) summary.add_agent_messages(m);
+    summary.set_code_count(codes.size());
+
+    std::string bytes;
+    if (!summary.SerializeToString(&bytes)) {
+      failed = true;
+      error = "cannot encode the recording summary";
+      return false;
+    }
+    fmt::SummaryFrame sframe{};
+    sframe.magic = fmt::kSummaryMagic;
+    sframe.crc32c = fmt::crc32c(bytes.data(), bytes.size());
+    sframe.length = bytes.size();
+    fmt::Footer footer{};
+    footer.magic = fmt::kFooterMagic;
+    footer.summary_offset = file.offset;
+    std::memcpy(footer.file_magic, fmt::kFileMagic, sizeof footer.file_magic);
+    footer.crc32c = 0;
+    footer.crc32c = fmt::crc32c(&footer, sizeof footer);
+
+    std::string tail(reinterpret_cast<const char*>(&sframe), sizeof sframe);
+    tail += bytes;
+    tail.append(reinterpret_cast<const char*>(&footer), sizeof footer);
+    if (!write(tail.data(), tail.size(), "the summary")) return false;
+    file.offset += tail.size();
+
+    if (sync && ::fdatasync(file.fd) != 0 && errno != EINVAL && errno != EROFS) {  // EINVAL: /dev/null etc.
+      fail(errno, "the recording (fdatasync)");
+      return false;
+    }
+    int fd = file.fd;
+    file.fd = -1;
+    if (::close(fd) != 0 && errno != EINTR) {
+      failed = true;
+      error = "cannot close " + file.path + ": " + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+
+  bool write_window(const std::string& reason) {
+    if (!ring_mode() || !usable() || !write_chunk() || ring.empty()) return false;
+    if (!open_file(recording::series_part_path(base_path, next_part++))) return false;
+    for (const RingChunk& c : ring)
+      if (!append_chunk(c.frame, c.payload, c.stats)) return false;
+    ring.clear();
+    ring_held = 0;
+    v1::RecordingSummary extras;
+    extras.set_target_exited(false);
+    extras.add_agent_messages("flight recorder window: " + reason);
+    if (!finish_file(extras, true)) return false;
+    retire_file();
+    ++windows;
+    return true;
+  }
+
+  // Flight recorder: a window right after a trigger event (EventFacts for the rules).
+  void watch_triggers(const EventMeta& meta, std::string_view packet) {
+    constexpr auto kException = static_cast<uint32_t>(wire::EventKind::kException);
+    constexpr auto kReturn = static_cast<uint32_t>(wire::EventKind::kReturn);
+    if (meta.kind != kException && meta.kind != kReturn) {
+      if (!unwinding.empty()) unwinding.erase(meta.thread);
+      return;
+    }
+    const EventFacts facts = event_facts(packet);
+    std::string reason;
+    if (meta.kind == kException) {
+      Unwinding& u = unwinding[meta.thread];
+      // The same exception met again in the caller of a frame it left is not raised anew.
+      const bool propagating = u.leaving && u.type == facts.exception_type;
+      u.type = facts.exception_type;
+      u.leaving = false;
+      if (!propagating)
+        for (const std::string& wanted : trigger_types)
+          if (type_matches(facts.exception_type, wanted)) reason = "exception " + u.type;
+    } else if (facts.has_value) {
+      unwinding.erase(meta.thread);
+    } else {
+      auto it = unwinding.find(meta.thread);
+      if (it == unwinding.end()) return;
+      it->second.leaving = true;
+      if (trigger_uncaught && facts.depth == 0 && it->second.type != "SystemExit")
+        reason = "uncaught exception " + it->second.type;
+    }
+    if (reason.empty()) return;
+    const uint64_t now = monotonic_now_ns();
+    if (last_exception_window_ns != 0 && now - last_exception_window_ns < kExceptionWindowIntervalNs) return;
+    if (write_window(reason)) last_exception_window_ns = now;
+  }
+
+  // Compresses the current chunk and writes it (to the file, the next file of a series, or the
+  // flight recorder's ring). Returns false after a write failure.
   bool write_chunk() {
     if (!usable()) return false;
     if (chunk.empty()) return true;
@@ -292,18 +656,16 @@ struct RecordingWriter::Impl {
     frame.payload_crc32c = fmt::crc32c(payload.data(), payload.size());
     frame.frame_crc32c = 0;
     frame.frame_crc32c = fmt::crc32c(&frame, sizeof frame);
+    compressed_in += chunk.size();
+    compressed_out += payload.size();
 
-    std::string what = "chunk " + std::to_string(index.size() + 1);
-    if (!write(&frame, sizeof frame, what) || !write(payload.data(), payload.size(), what)) return false;
-
-    v1::ChunkIndexEntry entry;
-    entry.set_file_offset(offset);
-    entry.set_first_seq(frame.first_seq);
-    entry.set_event_count(frame.event_count);
-    entry.set_first_time_ns(frame.first_time_ns);
-    entry.set_last_time_ns(frame.last_time_ns);
-    index.push_back(std::move(entry));
-    offset += sizeof frame + payload.size();
+    Stats stats;
+    fold_pending(stats);
+    if (ring_mode()) {
+      keep_in_ring(frame, payload, std::move(stats));
+    } else if (!emit_to_file(frame, payload, stats)) {
+      return false;
+    }
 
     chunk.clear();
     if (chunk.capacity() > 2 * fmt::kTargetChunkBytes) chunk.shrink_to_fit();  // after a huge packet
@@ -327,7 +689,7 @@ RecordingWriter::~RecordingWriter() {
 
 std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::string& path,
                                                          const v1::RecordingHeader& header,
-                                                         std::string* error) {
+                                                         std::string* error, const OutputOptions& output) {
   auto set_error = [&](const std::string& message) {
     if (error) *error = message;
     return nullptr;
@@ -341,18 +703,27 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::string& path
 
   std::unique_ptr<RecordingWriter> writer(new RecordingWriter());
   Impl& im = *writer->impl_;
-  im.path = path;
+  im.base_path = path;
+  im.output = output;
   im.start_monotonic_ns = h.start_monotonic_ns();
-  // 0600: a recording holds the program's local variables.
-  im.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (im.fd < 0) return set_error("cannot create " + path + ": " + std::strerror(errno));
-
-  std::string head(fmt::kFileMagic, sizeof fmt::kFileMagic);
+  im.head.assign(fmt::kFileMagic, sizeof fmt::kFileMagic);
   uint32_t words[2] = {fmt::kFormatVersion, static_cast<uint32_t>(header_bytes.size())};
-  head.append(reinterpret_cast<const char*>(words), sizeof words);
-  head += header_bytes;
-  if (!im.write(head.data(), head.size(), "the header")) return set_error(im.error);
-  im.offset = head.size();
+  im.head.append(reinterpret_cast<const char*>(words), sizeof words);
+  im.head += header_bytes;
+  if (output.rotate_bytes > 0 || im.ring_mode()) remove_stale_parts(path);
+  if (im.ring_mode()) {
+    // Nothing is written before a trigger, but an output that cannot be written fails now;
+    // an older recording of that name would pass for this one's window: it goes.
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      return set_error("cannot write to " + dir + ": " + std::strerror(errno));
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return set_error("cannot replace " + path + ": " + std::strerror(errno));
+    return writer;
+  }
+  if (!im.open_file(im.base_path)) return set_error(im.error);
+  im.next_part = 1;
   return writer;
 }
 
@@ -430,12 +801,14 @@ void RecordingWriter::add_event(const EventMeta& meta, std::string_view packet) 
   }
   ++im.chunk_events;
   ++im.events;
+  Impl::Stats& pending = im.pending;
+  ++pending.events;
   if (meta.kind < kMaxKinds) {
-    if (meta.kind >= im.by_kind.size()) im.by_kind.resize(meta.kind + 1, 0);
-    ++im.by_kind[meta.kind];
+    if (meta.kind >= pending.by_kind.size()) pending.by_kind.resize(meta.kind + 1, 0);
+    ++pending.by_kind[meta.kind];
   }
-  im.max_time_ns = std::max(im.max_time_ns, meta.time_ns);
-  Impl::ThreadEntry& t = im.thread_entry(meta.thread);
+  pending.max_time_ns = std::max(pending.max_time_ns, meta.time_ns);
+  Impl::ThreadCounts& t = im.thread_entry(meta.thread).pending;
   if (t.events == 0) {
     t.first_time_ns = t.last_time_ns = meta.time_ns;
   } else {
@@ -444,6 +817,7 @@ void RecordingWriter::add_event(const EventMeta& meta, std::string_view packet) 
   }
   ++t.events;
   im.after_append();
+  if (!im.trigger_types.empty() || im.trigger_uncaught) im.watch_triggers(meta, packet);
 }
 
 void RecordingWriter::add_loss(uint32_t thread, uint64_t dropped_records, uint64_t dropped_bytes,
@@ -476,79 +850,34 @@ bool RecordingWriter::size_limit_reached() const { return impl_->limit_reached; 
 
 bool RecordingWriter::finish(const v1::RecordingSummary& summary_extras) {
   Impl& im = *impl_;
-  if (im.finished || im.fd < 0) return !im.failed;
+  if (im.finished) return !im.failed;
+  if (im.ring_mode()) {  // a flight recorder writes windows only
+    im.finished = true;
+    return !im.failed;
+  }
+  if (im.file.fd < 0) return !im.failed;
   if (im.failed || !im.write_chunk()) return false;
-
-  v1::RecordingSummary summary = summary_extras;
-  summary.clear_chunks();
-  for (auto& entry : im.index) *summary.add_chunks() = std::move(entry);
-  im.index.clear();
-  summary.clear_threads();
-  for (const auto& [thread, t] : im.threads) {
-    v1::ThreadSummary* ts = summary.add_threads();
-    ts->set_thread(thread);
-    ts->set_native_id(t.native_id);
-    ts->set_name(t.name);
-    ts->set_events(t.events);
-    ts->set_dropped_records(t.dropped_records);
-    ts->set_first_time_ns(t.first_time_ns);
-    ts->set_last_time_ns(t.last_time_ns);
-  }
-  summary.set_event_count(im.events);
-  summary.clear_event_count_by_kind();
-  for (uint64_t n : im.by_kind) summary.add_event_count_by_kind(n);
-  summary.set_dropped_records(im.dropped_records);
-  summary.set_dropped_bytes(im.dropped_bytes);
-  if (summary.duration_ns() == 0) {
-    // From the start of the recording to now, or to the last event if the clock disagrees.
-    uint64_t now = monotonic_now_ns();
-    uint64_t elapsed = im.start_monotonic_ns && now > im.start_monotonic_ns ? now - im.start_monotonic_ns : 0;
-    summary.set_duration_ns(std::max(elapsed, im.max_time_ns));
-  }
-  for (auto& m : im.agent_messages) summary.add_agent_messages(std::move(m));
-  summary.set_code_count(im.codes.size());
-
-  std::string bytes;
-  if (!summary.SerializeToString(&bytes)) {
-    im.failed = true;
-    im.error = "cannot encode the recording summary";
-    return false;
-  }
-  fmt::SummaryFrame sframe{};
-  sframe.magic = fmt::kSummaryMagic;
-  sframe.crc32c = fmt::crc32c(bytes.data(), bytes.size());
-  sframe.length = bytes.size();
-  fmt::Footer footer{};
-  footer.magic = fmt::kFooterMagic;
-  footer.summary_offset = im.offset;
-  std::memcpy(footer.file_magic, fmt::kFileMagic, sizeof footer.file_magic);
-  footer.crc32c = 0;
-  footer.crc32c = fmt::crc32c(&footer, sizeof footer);
-
-  std::string tail(reinterpret_cast<const char*>(&sframe), sizeof sframe);
-  tail += bytes;
-  tail.append(reinterpret_cast<const char*>(&footer), sizeof footer);
-  if (!im.write(tail.data(), tail.size(), "the summary")) return false;
-  im.offset += tail.size();
-
-  if (::fdatasync(im.fd) != 0 && errno != EINVAL && errno != EROFS) {  // EINVAL: /dev/null etc.
-    im.fail(errno, "the recording (fdatasync)");
-    return false;
-  }
-  int fd = im.fd;
-  im.fd = -1;
+  im.fold_pending(im.file.stats);  // losses after the last chunk
+  if (!im.finish_file(summary_extras, true)) return false;
   im.finished = true;
-  if (::close(fd) != 0 && errno != EINTR) {
-    im.failed = true;
-    im.error = "cannot close " + im.path + ": " + std::strerror(errno);
-    return false;
-  }
   return true;
 }
 
+bool RecordingWriter::write_window(const std::string& reason) { return impl_->write_window(reason); }
+
+void RecordingWriter::set_triggers(std::vector<std::string> exception_types, bool uncaught) {
+  impl_->trigger_types = std::move(exception_types);
+  impl_->trigger_uncaught = uncaught && impl_->ring_mode();
+  if (!impl_->ring_mode()) impl_->trigger_types.clear();
+}
+
+uint64_t RecordingWriter::windows_written() const { return impl_->windows; }
+const std::string& RecordingWriter::current_path() const { return impl_->last_path; }
+uint64_t RecordingWriter::ring_bytes_held() const { return impl_->ring_held; }
+
 bool RecordingWriter::failed() const { return impl_->failed; }
 const std::string& RecordingWriter::error() const { return impl_->error; }
-uint64_t RecordingWriter::bytes_written() const { return impl_->offset; }
+uint64_t RecordingWriter::bytes_written() const { return impl_->done_bytes + impl_->file.offset; }
 uint64_t RecordingWriter::events_written() const { return impl_->events; }
 
 }  // namespace pyrewind::collector

@@ -6,12 +6,20 @@
 // chunk decodes alone. Chunks are zstd-compressed and CRC32C-checked. Every write error (disk
 // full, I/O error) is reported, never thrown past the caller, and leaves the file readable up
 // to its last whole chunk.
+//
+// Output modes (OutputOptions): one file (the default); a series of files of bounded size
+// (`rotate_bytes`, named by proto/recording/series.h), each a complete recording with the
+// summary of its own chunks; or a flight recorder (`ring_bytes` / `ring_ns`), where finished
+// chunks stay compressed in a bounded in-memory ring and only write_window() (or a trigger
+// event, set_triggers()) writes the ring's chunks as the next file of the series. The seq of
+// events and their times continue across the files of a series.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pyrewind/v1/recording.pb.h"
 
@@ -24,12 +32,22 @@ struct EventMeta {
   uint32_t kind = 0;      // pyrewind.v1.EventKind
 };
 
+struct OutputOptions {
+  uint64_t rotate_bytes = 0;     // a series: the next file starts before one would exceed this
+  uint64_t ring_bytes = 0;       // a flight recorder keeping this many compressed bytes
+  uint64_t ring_ns = 0;          // ... or the chunks of this last stretch of time
+  // A series or flight recorder: the oldest files are deleted to keep the series within this.
+  uint64_t max_total_bytes = 0;
+};
+
 class RecordingWriter {
  public:
-  // Creates (truncates) `path` and writes the file magic and header.
+  // Creates (truncates) `path` and writes the file magic and header. A series first deletes
+  // the numbered files of an earlier series of that name; a flight recorder creates nothing
+  // until its first window.
   static std::unique_ptr<RecordingWriter> create(const std::string& path,
                                                  const v1::RecordingHeader& header,
-                                                 std::string* error);
+                                                 std::string* error, const OutputOptions& output = {});
   ~RecordingWriter();  // closes the file without a summary if finish() was not called
 
   // Definitions: remembered for re-stating; the bytes are a serialized Packet.
@@ -56,9 +74,24 @@ class RecordingWriter {
   // the writer cannot know (exit status, target_exited); the writer fills in the rest.
   bool finish(const v1::RecordingSummary& summary_extras);
 
+  // Flight recorder: writes the ring (with the chunk being filled) as the next file of the
+  // series, empties the ring and records on. `reason` goes into the file's summary. False when
+  // there was nothing new to write or writing failed (see failed()).
+  bool write_window(const std::string& reason);
+  // Flight recorder: also write a window right after an EXCEPTION event whose type name is one
+  // of `exception_types` (where it is raised, not in each frame it passes through), and, with
+  // `uncaught`, after an exception leaves a thread's outermost traced frame (SystemExit aside).
+  // Exception windows come at most once a second.
+  void set_triggers(std::vector<std::string> exception_types, bool uncaught);
+  uint64_t windows_written() const;
+  // The file written last (or being written), "" before the first.
+  const std::string& current_path() const;
+  // Compressed bytes held by the flight recorder's ring.
+  uint64_t ring_bytes_held() const;
+
   bool failed() const;
   const std::string& error() const;
-  uint64_t bytes_written() const;
+  uint64_t bytes_written() const;  // of the series' files still on disk, the current one included
   uint64_t events_written() const;
 
  private:

@@ -257,6 +257,9 @@ def test_interactive_session_on_a_terminal(pyrewind, recording, tmp_path):
         """Types `keys` at the next prompt; returns what it printed until the prompt after."""
         nonlocal seen
         start = len(seen)
+        # The line editor switches the terminal to its own mode after printing the prompt,
+        # which may flush what was typed before: type after it settles, as a person would.
+        time.sleep(0.2)
         os.write(master, keys)
         deadline = time.monotonic() + 20
         while not (seen[start:].endswith(b"(rwd) ") and all(m in seen[start:] for m in markers)):
@@ -274,6 +277,7 @@ def test_interactive_session_on_a_terminal(pyrewind, recording, tmp_path):
         answer(b"c\r", b"Breakpoint 1\r\n")
         assert b"Breakpoint 1\r\n" in answer(b"\r")  # an empty line repeats `c`: the third hit
         assert b"\n7\r\n" in answer(b"p total\r")
+        time.sleep(0.2)
         os.write(master, b"\x04")  # Ctrl-D at the prompt ends the session
         assert proc.wait(timeout=20) == 0
     finally:

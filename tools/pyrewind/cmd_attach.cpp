@@ -175,7 +175,16 @@ int attach_command(const AttachOptions& options) {
     say("not a process id: %d", pid);
     return kExitUsage;
   }
+  RecordingLimits limits_options = options.limits;
+  collector::OutputOptions output;
+  std::string error;
+  if (!series_output(options.series, &limits_options, &output, &error)) {
+    say("%s", error.c_str());
+    return kExitUsage;
+  }
+  const bool flight_recorder = !options.series.ring.empty();
   catch_stop_signals();
+  FlightTrigger flight(flight_recorder);
   const injector::PythonProcess target = injector::preflight(pid);
   if (target.status != injector::PreflightStatus::kOk) {
     say("%s", target.message.c_str());
@@ -200,7 +209,6 @@ int attach_command(const AttachOptions& options) {
   }
   // One attach per process. Without a usable lock file the agent's own refusal still holds.
   std::unique_ptr<injector::AttachLock> lock;
-  std::string error;
   if (injector::AttachLock::acquire(pid, &lock, &error) == injector::AttachLock::Outcome::kBusy) {
     say("process %d is already being recorded by another `pyrewind attach`; stop that one first (Ctrl-C, or wait "
         "for its --duration)",
@@ -226,11 +234,13 @@ int attach_command(const AttachOptions& options) {
   for (const std::string& arg : command_line(pid)) header.add_argv(collector::to_valid_utf8(arg));
   header.set_cwd(collector::to_valid_utf8(read_link("/proc/" + std::to_string(pid) + "/cwd")));
   header.set_executable(collector::to_valid_utf8(read_link("/proc/" + std::to_string(pid) + "/exe")));
-  std::unique_ptr<collector::RecordingWriter> writer = collector::RecordingWriter::create(options.output, header, &error);
+  std::unique_ptr<collector::RecordingWriter> writer =
+      collector::RecordingWriter::create(options.output, header, &error, output);
   if (writer == nullptr) {
     say("%s", error.c_str());
     return kExitIoError;
   }
+  writer->set_triggers(options.series.trigger_on, true);  // uncaught exceptions always trigger
   collector::Session session(*segment, *writer);
   if (!session.valid()) {
     say("internal error: %s", session.error().c_str());
@@ -258,9 +268,10 @@ int attach_command(const AttachOptions& options) {
   bool tracing_reported = false, stopping = false, target_exited = false, agent_never_started = false;
   Clock::time_point detach_deadline{};
   ring::SegmentHeader* ring_header = segment->header();
-  LimitWatch limits(options.limits, *writer, *ring_header, options.quiet);
-  LiveSessionFile live(pid, "attach", absolute_path(options.output));
+  LimitWatch limits(limits_options, *writer, *ring_header, options.quiet);
+  LiveSessionFile live(pid, "attach", absolute_path(options.output), flight_recorder);
   session.run([&](uint64_t timeout_ns) {
+    flight.check(*writer, live, options.quiet);
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 agent_state_name(session.agent_state()));
     timespec pause{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
@@ -297,6 +308,7 @@ int attach_command(const AttachOptions& options) {
   end.target_exited = target_exited;
   end.stop_reason = limits.reason();
   const bool finished = session.finish(end);
+  flight.check(*writer, live, options.quiet);
 
   code = kExitOk;
   const std::string message = session.agent_message();
@@ -319,6 +331,10 @@ int attach_command(const AttachOptions& options) {
   } else if (!finished) {
     say("error: could not complete %s", options.output.c_str());
     code = kExitIoError;
+  } else if (!options.quiet && flight_recorder) {
+    say("%s; flight recorder: saw %llu events, wrote %llu windows", target_exited ? "the process exited" : "detached",
+        static_cast<unsigned long long>(session.events_written()),
+        static_cast<unsigned long long>(writer->windows_written()));
   } else if (!options.quiet) {
     say("%s; recorded %llu events (%zu threads, %llu dropped) to %s",
         target_exited ? "the process exited" : "detached", static_cast<unsigned long long>(session.events_written()),

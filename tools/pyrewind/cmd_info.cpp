@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "tools/pyrewind/commands.h"
 #include "tools/pyrewind/recording_input.h"
@@ -111,6 +112,10 @@ void print_text(FILE* out, const reader::Recording& rec) {
   const v1::RecordingHeader& h = rec.header();
   const v1::RecordingSummary& s = rec.summary();
   fprintf(out, "File:          %s\n", printable(rec.path()).c_str());
+  const std::vector<std::string> parts = rec.part_paths();
+  if (parts.size() > 1)
+    fprintf(out, "Series:        %zu files, %s to %s\n", parts.size(), printable(parts.front()).c_str(),
+            printable(parts.back()).c_str());
   fprintf(out, "Size:          %s, %d %s, format version %u\n", human_bytes(rec.file_size()).c_str(),
           s.chunks_size(), s.chunks_size() == 1 ? "chunk" : "chunks", rec.format_version());
   if (rec.finished())
@@ -162,7 +167,13 @@ void print_json(FILE* out, const reader::Recording& rec) {
   const v1::RecordingSummary& s = rec.summary();
   std::string o = "{\"file\":";
   json::append_string(o, rec.path());
-  o += ",\"file_size\":";
+  o += ",\"files\":[";
+  const std::vector<std::string> parts = rec.part_paths();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) o += ",";
+    json::append_string(o, parts[i]);
+  }
+  o += "],\"file_size\":";
   json::append_uint(o, rec.file_size());
   o += ",\"format_version\":";
   json::append_uint(o, rec.format_version());

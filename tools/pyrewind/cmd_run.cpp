@@ -132,7 +132,7 @@ int find_interpreter(const std::string& name, Interpreter* out) {
   return kExitOk;
 }
 
-void report_end(const RunOptions& options, const collector::Session& session, bool finished) {
+void report_end(const RunOptions& options, const collector::Session& session, bool finished, uint64_t windows) {
   const collector::TranslatorStats& stats = session.stats();
   const uint32_t state = session.agent_state();
   if (!session.agent_attached()) {
@@ -156,7 +156,11 @@ void report_end(const RunOptions& options, const collector::Session& session, bo
   } else if (!finished) {
     say("error: could not complete %s", options.output.c_str());
   }
-  if (!options.quiet && writer_error.empty() && finished) {
+  if (!options.quiet && writer_error.empty() && finished && !options.series.ring.empty()) {
+    say("flight recorder: saw %llu events, wrote %llu windows%s",
+        static_cast<unsigned long long>(session.events_written()), static_cast<unsigned long long>(windows),
+        windows == 0 ? " (no trigger came: nothing was written)" : "");
+  } else if (!options.quiet && writer_error.empty() && finished) {
     say("recorded %llu events (%zu threads, %llu dropped) to %s",
         static_cast<unsigned long long>(session.events_written()), session.thread_count(),
         static_cast<unsigned long long>(stats.dropped_records), options.output.c_str());
@@ -169,13 +173,20 @@ int run_traced(const RunOptions& options, int* kill_signal) {
     say("no program given: pyrewind run -o FILE -- python3 script.py [args]");
     return kExitUsage;
   }
+  RecordingLimits limits_options = options.limits;
+  collector::OutputOptions output;
+  std::string error;
+  if (!series_output(options.series, &limits_options, &output, &error)) {
+    say("%s", error.c_str());
+    return kExitUsage;
+  }
+  const bool flight_recorder = !options.series.ring.empty();
   Interpreter interpreter;
   if (int rc = find_interpreter(options.command[0], &interpreter); rc != kExitOk) return rc;
 
   int code = kExitOk;
   std::unique_ptr<ring::OwnedSegment> segment = create_ring(options.trace, 0, &code);
   if (segment == nullptr) return code;
-  std::string error;
 
   injector::LaunchSpec spec;
   spec.executable = interpreter.path;
@@ -198,12 +209,18 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   header.set_cwd(collector::to_valid_utf8(injector::current_directory()));
   header.set_executable(collector::to_valid_utf8(interpreter.path));
 
-  std::unique_ptr<collector::RecordingWriter> writer = collector::RecordingWriter::create(options.output, header, &error);
+  std::unique_ptr<collector::RecordingWriter> writer =
+      collector::RecordingWriter::create(options.output, header, &error, output);
   if (writer == nullptr) {
     child->cancel();
     say("%s", error.c_str());
     return kExitIoError;
   }
+  // Uncaught exceptions always trigger a flight recorder's window.
+  writer->set_triggers(options.series.trigger_on, true);
+  // Installed before the child starts: SIGUSR1 then triggers the flight recorder instead of
+  // being passed on to the program.
+  FlightTrigger flight(flight_recorder);
   collector::Session session(*segment, *writer);
   if (!session.valid()) {
     child->cancel();
@@ -219,10 +236,11 @@ int run_traced(const RunOptions& options, int* kill_signal) {
     return kExitNotPython;
   }
 
-  LimitWatch limits(options.limits, *writer, *segment->header(), options.quiet);
-  LiveSessionFile live(child->pid(), "run", absolute_path(options.output));
+  LimitWatch limits(limits_options, *writer, *segment->header(), options.quiet);
+  LiveSessionFile live(child->pid(), "run", absolute_path(options.output), flight_recorder);
   session.run([&](uint64_t timeout_ns) {
     limits.check();
+    flight.check(*writer, live, options.quiet);
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 agent_state_name(session.agent_state()));
     return child->wait_exit(timeout_ns);
@@ -233,7 +251,8 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   end.exit_status = injector::exit_status_of(wait_status);
   end.target_exited = true;
   const bool finished = session.finish(end);
-  report_end(options, session, finished);
+  flight.check(*writer, live, options.quiet);  // a window the last events triggered
+  report_end(options, session, finished, writer->windows_written());
 
   if (WIFSIGNALED(wait_status)) {
     *kill_signal = WTERMSIG(wait_status);

@@ -52,6 +52,10 @@ int status_command(const StatusOptions& options) {
       json::append_uint(o, s.file_bytes);
       o += ",\"started_unix_ns\":";
       json::append_uint(o, s.started_unix_ns);
+      o += ",\"flight_recorder\":";
+      o += s.flight ? "true" : "false";
+      o += ",\"windows\":";
+      json::append_uint(o, s.windows);
       o += "}";
     }
     o += "]\n";

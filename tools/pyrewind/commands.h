@@ -51,10 +51,18 @@ struct RecordingLimits {
   double max_seconds = 0;      // --max-duration: from the start of tracing
 };
 
+// How the recording is written: one file, a rotated series, or a flight recorder.
+struct SeriesOptions {
+  uint64_t rotate_bytes = 0;             // --rotate: the next file of the series at this size
+  std::string ring;                      // --ring SIZE|DURATION: keep only this much, in memory
+  std::vector<std::string> trigger_on;   // --trigger-on: exception type names
+};
+
 struct RunOptions {
   std::string output = "pyrewind.rwd";
   TraceOptions trace;
   RecordingLimits limits;
+  SeriesOptions series;
   std::vector<std::string> command;   // python3 [interpreter options] script|-m mod|-c code [args]
   bool quiet = false;
 };
@@ -64,6 +72,7 @@ struct AttachOptions {
   std::string output = "pyrewind.rwd";
   TraceOptions trace;
   RecordingLimits limits;             // max_seconds unused: --duration detaches instead
+  SeriesOptions series;
   double duration_seconds = 0;        // 0: until Ctrl-C / SIGTERM or the process exits
   bool quiet = false;
 };
@@ -123,6 +132,11 @@ struct TableOptions {
   size_t max_rows = 1000;        // per run of the loop
 };
 
+struct TriggerOptions {
+  int session = 0;  // the traced process's pid or the collector's, as `status` lists them
+  double wait_seconds = 5;
+};
+
 struct ReplayOptions {
   std::string file;
   std::string commands;  // -c: "cmd; cmd"; empty = interactive (or commands from stdin)
@@ -139,5 +153,6 @@ int memoryviz_command(const ExportOptions& options);  // export --format memoryv
 int dump_command(const DumpOptions& options);
 int replay_command(const ReplayOptions& options);
 int table_command(const TableOptions& options);
+int trigger_command(const TriggerOptions& options);
 
 }  // namespace pyrewind::cli

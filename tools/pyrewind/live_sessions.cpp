@@ -50,6 +50,12 @@ std::string to_json(const LiveSession& s) {
   json::append_uint(o, s.dropped);
   o += ",\"file_bytes\":";
   json::append_uint(o, s.file_bytes);
+  o += ",\"flight\":";
+  o += s.flight ? "true" : "false";
+  o += ",\"windows\":";
+  json::append_uint(o, s.windows);
+  o += ",\"last_window\":";
+  json::append_string(o, s.last_window);
   o += "}\n";
   return o;
 }
@@ -84,6 +90,9 @@ bool parse(const std::string& text, LiveSession* s) {
   s->events_per_second = std::strtod(raw_field(text, "events_per_second").c_str(), nullptr);
   s->dropped = std::strtoull(raw_field(text, "dropped").c_str(), nullptr, 10);
   s->file_bytes = std::strtoull(raw_field(text, "file_bytes").c_str(), nullptr, 10);
+  s->flight = raw_field(text, "flight") == "true";
+  s->windows = std::strtoull(raw_field(text, "windows").c_str(), nullptr, 10);
+  s->last_window = raw_field(text, "last_window");
   return s->collector_pid > 0 && !s->mode.empty();
 }
 
@@ -107,7 +116,8 @@ std::string live_session_dir(std::string* error) {
   return dir;
 }
 
-LiveSessionFile::LiveSessionFile(pid_t target_pid, const char* mode, std::string file) {
+LiveSessionFile::LiveSessionFile(pid_t target_pid, const char* mode, std::string file, bool flight) {
+  session_.flight = flight;
   session_.collector_pid = getpid();
   session_.target_pid = target_pid;
   session_.mode = mode;
@@ -145,6 +155,11 @@ void LiveSessionFile::update(uint64_t events, uint64_t dropped, uint64_t file_by
   const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   close(fd);
   if (!written || rename(temporary.c_str(), path_.c_str()) != 0) unlink(temporary.c_str());
+}
+
+void LiveSessionFile::set_windows(uint64_t windows, std::string last_window) {
+  session_.windows = windows;
+  session_.last_window = std::move(last_window);
 }
 
 std::vector<LiveSession> list_live_sessions() {

@@ -27,6 +27,9 @@ struct LiveSession {
   double events_per_second = 0;
   uint64_t dropped = 0;     // records the ring dropped
   uint64_t file_bytes = 0;
+  bool flight = false;      // a flight recorder (--ring): `trigger` may signal it
+  uint64_t windows = 0;     // windows it has written
+  std::string last_window;  // the file of the newest
 };
 
 // The directory (created if needed), or "" after setting `error`.
@@ -36,7 +39,7 @@ std::string live_session_dir(std::string* error);
 class LiveSessionFile {
  public:
   // This process collects the recording `file` of process `target_pid` in `mode`.
-  LiveSessionFile(pid_t target_pid, const char* mode, std::string file);
+  LiveSessionFile(pid_t target_pid, const char* mode, std::string file, bool flight = false);
   ~LiveSessionFile();
   LiveSessionFile(const LiveSessionFile&) = delete;
   LiveSessionFile& operator=(const LiveSessionFile&) = delete;
@@ -44,6 +47,8 @@ class LiveSessionFile {
   // Rewrites the file with these counters, at most once a second (`force`: now). Failures are
   // ignored: `status` is a convenience, never a reason to disturb a recording.
   void update(uint64_t events, uint64_t dropped, uint64_t file_bytes, const std::string& state, bool force = false);
+  // A flight recorder wrote a window (published at the next update).
+  void set_windows(uint64_t windows, std::string last_window);
 
  private:
   LiveSession session_;

@@ -44,6 +44,16 @@ void add_limit_options(CLI::App& command, pyrewind::cli::RecordingLimits& limits
         ->check(CLI::PositiveNumber);
 }
 
+void add_series_options(CLI::App& command, pyrewind::cli::SeriesOptions& series) {
+  command.add_option("--rotate", series.rotate_bytes, "Write a series of files of at most this size (e.g. 100M)")
+      ->transform(CLI::AsSizeValue(false));
+  command.add_option("--ring", series.ring,
+                     "Flight recorder: keep only the newest SIZE (64M) or DURATION (30s, 5min) in memory, "
+                     "written on a trigger");
+  command.add_option("--trigger-on", series.trigger_on,
+                     "With --ring: write the window when an exception of this type is raised (repeatable)");
+}
+
 // --from/--to/--thread of the commands that read a range (tools/analysis/range.h).
 void add_range_options(CLI::App& command, std::string& from, std::string& to, int64_t& thread,
                        const std::string& prefix) {
@@ -66,6 +76,7 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("-q,--quiet", run.quiet, "Print nothing of pyrewind's own");
   add_trace_options(*run_cmd, run.trace);
   add_limit_options(*run_cmd, run.limits, true);
+  add_series_options(*run_cmd, run.series);
   run_cmd->add_option("command", run.command, "python3 [options] script.py|-m module|-c code [args] (after --)")
       ->required();
   run_cmd->prefix_command(false);
@@ -83,6 +94,15 @@ int main(int argc, char** argv) {
   attach_cmd->add_flag("-q,--quiet", attach.quiet, "Print nothing of pyrewind's own but errors");
   add_trace_options(*attach_cmd, attach.trace);
   add_limit_options(*attach_cmd, attach.limits, false);
+  add_series_options(*attach_cmd, attach.series);
+
+  pyrewind::cli::TriggerOptions trigger;
+  auto* trigger_cmd =
+      app.add_subcommand("trigger", "Make a flight recorder (--ring) write its window now; recording goes on");
+  trigger_cmd->add_option("session", trigger.session, "The traced process's pid, or the collector's (see `status`)")
+      ->required();
+  trigger_cmd->add_option("--wait", trigger.wait_seconds, "Seconds to wait for the window to be written")
+      ->check(CLI::NonNegativeNumber);
 
   pyrewind::cli::StatusOptions status;
   auto* status_cmd = app.add_subcommand("status", "List this user's live recording sessions");
@@ -166,6 +186,7 @@ int main(int argc, char** argv) {
     if (*attach_cmd) return pyrewind::cli::attach_command(attach);
     if (*info_cmd) return pyrewind::cli::info_command(info);
     if (*status_cmd) return pyrewind::cli::status_command(status);
+    if (*trigger_cmd) return pyrewind::cli::trigger_command(trigger);
     if (*dump_cmd) return pyrewind::cli::dump_command(dump);
     if (*replay_cmd) return pyrewind::cli::replay_command(replay);
     if (*table_cmd) return pyrewind::cli::table_command(table);

@@ -3,7 +3,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <iterator>
@@ -94,7 +96,105 @@ std::string host_name() {
   return name;
 }
 
+volatile sig_atomic_t g_trigger_requested = 0;
+
+void on_trigger_signal(int) { g_trigger_requested = 1; }
+
+// "64M", "1G", "500000" (bytes, K/M/G = 1024-based, optional B or iB) or "30s", "250ms", "5min",
+// "2h" (a duration).
+bool parse_ring(const std::string& text, uint64_t* bytes, uint64_t* ns) {
+  size_t digits = 0;
+  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+  if (digits == 0) return false;
+  char* end = nullptr;
+  const double value = std::strtod(text.substr(0, digits).c_str(), &end);
+  if (!end || *end != '\0' || !(value > 0) || value > 1e15) return false;
+  std::string unit = text.substr(digits);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, double> kDurations[] = {{"ms", 1e6}, {"s", 1e9}, {"min", 60e9}, {"h", 3600e9}};
+  for (const auto& [name, scale] : kDurations)
+    if (unit == name) {
+      *ns = static_cast<uint64_t>(value * scale);
+      return *ns > 0;
+    }
+  static const std::pair<const char*, double> kSizes[] = {
+      {"", 1},           {"b", 1},           {"k", 1024.0},      {"kb", 1024.0}, {"kib", 1024.0},
+      {"m", 1048576.0},  {"mb", 1048576.0},  {"mib", 1048576.0}, {"g", 1073741824.0},
+      {"gb", 1073741824.0}, {"gib", 1073741824.0}};
+  for (const auto& [name, scale] : kSizes)
+    if (unit == name) {
+      *bytes = static_cast<uint64_t>(value * scale);
+      return *bytes > 0;
+    }
+  return false;
+}
+
 }  // namespace
+
+bool series_output(const SeriesOptions& series, RecordingLimits* limits, collector::OutputOptions* out,
+                   std::string* error) {
+  *out = collector::OutputOptions{};
+  if (!series.ring.empty() && !parse_ring(series.ring, &out->ring_bytes, &out->ring_ns)) {
+    *error = "--ring " + series.ring + ": expected a size (64M, 1G) or a duration (30s, 500ms, 5min, 2h)";
+    return false;
+  }
+  const bool ring = !series.ring.empty();
+  if (ring && series.rotate_bytes > 0) {
+    *error = "--ring and --rotate exclude each other (each flight-recorder window is a file of its own)";
+    return false;
+  }
+  if (!ring && !series.trigger_on.empty()) {
+    *error = "--trigger-on needs --ring (a flight recorder)";
+    return false;
+  }
+  for (const std::string& type : series.trigger_on)
+    if (type.empty()) {
+      *error = "--trigger-on needs an exception type name";
+      return false;
+    }
+  out->rotate_bytes = series.rotate_bytes;
+  if (series.rotate_bytes > 0 && series.rotate_bytes < 4096) {
+    *error = "--rotate must be at least 4K";
+    return false;
+  }
+  if (series.rotate_bytes > 0 || ring) {
+    if (limits->max_bytes > 0 && series.rotate_bytes > 0 && limits->max_bytes < 2 * series.rotate_bytes) {
+      *error = "--max-size must be at least twice --rotate (the file being written and the one before it)";
+      return false;
+    }
+    out->max_total_bytes = limits->max_bytes;
+    limits->max_bytes = 0;
+  }
+  return true;
+}
+
+FlightTrigger::FlightTrigger(bool active) : active_(active) {
+  if (!active_) return;
+  struct sigaction action {};
+  action.sa_handler = on_trigger_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &action, &previous_);
+}
+
+FlightTrigger::~FlightTrigger() {
+  if (active_) sigaction(SIGUSR1, &previous_, nullptr);
+}
+
+void FlightTrigger::check(collector::RecordingWriter& writer, LiveSessionFile& live, bool quiet) {
+  if (!active_) return;
+  if (g_trigger_requested) {
+    g_trigger_requested = 0;
+    if (!writer.write_window("SIGUSR1 (pyrewind trigger)") && !quiet && !writer.failed())
+      say("flight recorder: triggered, but nothing new was recorded since the last window");
+  }
+  const uint64_t windows = writer.windows_written();
+  if (windows == reported_) return;
+  reported_ = windows;
+  const std::string path = absolute_path(writer.current_path());
+  live.set_windows(windows, path);
+  if (!quiet) say("flight recorder: wrote window %llu to %s", static_cast<unsigned long long>(windows), path.c_str());
+}
 
 void say(const char* format, ...) {
   va_list args;

@@ -2,6 +2,8 @@
 // shared-memory ring, the recording header's common fields, and pyrewind's messages.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,6 +13,7 @@
 #include "proto/ring/layout.h"
 #include "proto/ring/segment.h"
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/live_sessions.h"
 
 namespace pyrewind::cli {
 
@@ -39,6 +42,30 @@ class LimitWatch {
   bool quiet_;
   uint64_t start_ns_;
   std::string reason_;
+};
+
+// --rotate, --ring and --trigger-on as the writer's output options. With a series or a flight
+// recorder, --max-size bounds the files together (the oldest are deleted): `limits->max_bytes`
+// is then moved to `out->max_total_bytes`. False after setting `*error` (a usage error).
+bool series_output(const SeriesOptions& series, RecordingLimits* limits, collector::OutputOptions* out,
+                   std::string* error);
+
+// A flight recorder's trigger from outside: SIGUSR1 (what `pyrewind trigger` sends), caught
+// while this object lives (when `active`) instead of its usual action.
+class FlightTrigger {
+ public:
+  explicit FlightTrigger(bool active);
+  ~FlightTrigger();
+  FlightTrigger(const FlightTrigger&) = delete;
+  FlightTrigger& operator=(const FlightTrigger&) = delete;
+  // Call at each poll: writes a window if SIGUSR1 came; reports each new window (also those
+  // an exception triggered) on stderr unless `quiet`, and in the session's status file.
+  void check(collector::RecordingWriter& writer, LiveSessionFile& live, bool quiet);
+
+ private:
+  bool active_;
+  struct sigaction previous_ {};
+  uint64_t reported_ = 0;
 };
 
 // The state `status` shows for an agent state of the ring header.

@@ -1,5 +1,6 @@
 #include "tools/reader/recording.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <unordered_set>
 
 #include "proto/recording/crc32c.h"
+#include "proto/recording/series.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/stubs/logging.h"
 #include "proto/wire/fields.h"
@@ -330,6 +332,30 @@ void filtered_log(google::protobuf::LogLevel level, const char* filename, int li
   std::fprintf(stderr, "[libprotobuf %s %s:%d] %s\n", name, filename, line, message.c_str());
 }
 
+// `path` and the numbered files of its series beside it, in order; `path` alone when it is no
+// series (or only `path` exists). `path` itself is left out when it does not exist but parts do.
+std::vector<std::string> series_members(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::vector<uint64_t> numbers;
+  if (DIR* d = name.empty() ? nullptr : ::opendir(dir.c_str())) {
+    while (const dirent* entry = ::readdir(d))
+      if (uint64_t n = fmt::series_part_number(name, entry->d_name); n > 0) numbers.push_back(n);
+    ::closedir(d);
+  }
+  std::sort(numbers.begin(), numbers.end());
+  std::vector<std::string> members;
+  struct stat st {};
+  if (numbers.empty() || ::stat(path.c_str(), &st) == 0) members.push_back(path);
+  for (uint64_t n : numbers) members.push_back(fmt::series_part_path(path, n));
+  return members;
+}
+
+bool same_recording(const v1::RecordingHeader& a, const v1::RecordingHeader& b) {
+  return a.start_monotonic_ns() == b.start_monotonic_ns() && a.pid() == b.pid() && a.host() == b.host();
+}
+
 }  // namespace
 
 bool parse_message(google::protobuf::Message& message, const uint8_t* data, size_t size) {
@@ -351,6 +377,122 @@ Recording::~Recording() {
 
 std::unique_ptr<Recording> Recording::open(const std::string& path, std::string* error,
                                            const OpenOptions& options) {
+  const std::vector<std::string> members = series_members(path);
+  if (members.size() == 1) return open_file(members[0], error, options);
+  std::vector<std::unique_ptr<Recording>> parts;
+  std::string damage;
+  for (const std::string& member : members) {
+    std::string why;
+    std::unique_ptr<Recording> part = open_file(member, &why, options);
+    if (!part) {
+      if (parts.empty()) {
+        if (error) *error = member + ": " + why;
+        return nullptr;
+      }
+      damage = member + ": " + why + "; the series is read up to it";
+      break;
+    }
+    // A numbered file left by an earlier recording of that name is not part of this one.
+    if (!parts.empty() && !same_recording(parts.front()->header(), part->header())) continue;
+    parts.push_back(std::move(part));
+  }
+  if (parts.size() == 1 && damage.empty()) return std::move(parts.front());
+  std::unique_ptr<Recording> series(new Recording());
+  series->path_ = path;
+  series->load_series(std::move(parts), damage);
+  return series;
+}
+
+std::vector<std::string> Recording::part_paths() const {
+  if (parts_.empty()) return {path_};
+  std::vector<std::string> paths;
+  for (const auto& part : parts_) paths.push_back(part->path_);
+  return paths;
+}
+
+bool Recording::locate(uint64_t* offset, Span* span) const {
+  if (parts_.empty()) {
+    *span = Span{this, 0};
+    return true;
+  }
+  size_t k = static_cast<size_t>(std::upper_bound(part_base_.begin(), part_base_.end(), *offset) - part_base_.begin());
+  for (k = k > 0 ? k - 1 : 0; k < parts_.size(); ++k) {
+    const uint64_t base = part_base_[k];
+    *offset = std::max(*offset, base + parts_[k]->data_begin_);
+    if (*offset < base + parts_[k]->data_end_) {
+      *span = Span{parts_[k].get(), base};
+      return true;
+    }
+  }
+  return false;
+}
+
+// The series' summary: the parts' chunk indexes (offsets moved into the one address space)
+// and statistics added up; how it ended, from the last part.
+bool Recording::load_series(std::vector<std::unique_ptr<Recording>> parts, std::string damage) {
+  parts_ = std::move(parts);
+  const Recording& first = *parts_.front();
+  format_version_ = first.format_version_;
+  header_ = first.header_;
+  finished_ = true;
+  std::map<uint32_t, v1::ThreadSummary> threads;
+  std::vector<uint64_t> by_kind;
+  std::unordered_set<std::string> messages;
+  uint64_t base = 0;
+  for (const auto& part : parts_) {
+    part_base_.push_back(base);
+    const v1::RecordingSummary& s = part->summary_;
+    for (v1::ChunkIndexEntry entry : s.chunks()) {
+      entry.set_file_offset(entry.file_offset() + base);
+      *summary_.add_chunks() = std::move(entry);
+    }
+    summary_.set_event_count(summary_.event_count() + s.event_count());
+    if (static_cast<size_t>(s.event_count_by_kind_size()) > by_kind.size())
+      by_kind.resize(static_cast<size_t>(s.event_count_by_kind_size()), 0);
+    for (int i = 0; i < s.event_count_by_kind_size(); ++i) by_kind[static_cast<size_t>(i)] += s.event_count_by_kind(i);
+    summary_.set_dropped_records(summary_.dropped_records() + s.dropped_records());
+    summary_.set_dropped_bytes(summary_.dropped_bytes() + s.dropped_bytes());
+    summary_.set_duration_ns(std::max(summary_.duration_ns(), s.duration_ns()));
+    summary_.set_code_count(std::max(summary_.code_count(), s.code_count()));
+    for (const std::string& m : s.agent_messages())
+      if (messages.insert(m).second) summary_.add_agent_messages(m);
+    for (const v1::ThreadSummary& t : s.threads()) {
+      auto [it, inserted] = threads.try_emplace(t.thread(), t);
+      if (inserted) continue;
+      v1::ThreadSummary& merged = it->second;
+      if (t.events() > 0)
+        merged.set_first_time_ns(merged.events() ? std::min(merged.first_time_ns(), t.first_time_ns())
+                                                 : t.first_time_ns());
+      merged.set_last_time_ns(std::max(merged.last_time_ns(), t.last_time_ns()));
+      merged.set_events(merged.events() + t.events());
+      merged.set_dropped_records(merged.dropped_records() + t.dropped_records());
+      if (!t.name().empty()) merged.set_name(t.name());
+      if (t.native_id() != 0) merged.set_native_id(t.native_id());
+    }
+    finished_ = finished_ && part->finished_;
+    damaged_ = damaged_ || part->damaged_;
+    if (!part->damage_.empty()) damage_ += (damage_.empty() ? "" : "; ") + part->path_ + ": " + part->damage_;
+    base += part->file_size_;
+  }
+  for (uint64_t n : by_kind) summary_.add_event_count_by_kind(n);
+  for (const auto& [thread, t] : threads) *summary_.add_threads() = t;
+  const v1::RecordingSummary& last = parts_.back()->summary_;
+  summary_.set_exit_status(last.exit_status());
+  summary_.set_target_exited(last.target_exited());
+  summary_.set_stop_reason(last.stop_reason());
+  if (!damage.empty()) {
+    damaged_ = true;
+    finished_ = false;
+    damage_ += (damage_.empty() ? "" : "; ") + damage;
+  }
+  file_size_ = base;
+  data_begin_ = part_base_.front() + first.data_begin_;
+  data_end_ = part_base_.back() + parts_.back()->data_end_;
+  return true;
+}
+
+std::unique_ptr<Recording> Recording::open_file(const std::string& path, std::string* error,
+                                                const OpenOptions& options) {
   std::unique_ptr<Recording> rec(new Recording());
   std::string message;
   if (!rec->load(path, &message, options)) {
@@ -586,16 +728,25 @@ bool ChunkCursor::next() {
   if (done_) return false;
   data_ = nullptr;
   size_ = 0;
-  const uint64_t limit = recording_.data_end();
+  Recording::Span span;
+  if (!recording_.locate(&next_offset_, &span)) {
+    done_ = true;
+    return false;
+  }
+  const Recording& file = *span.file;
+  const uint64_t offset = next_offset_ - span.base;  // in that file
+  const uint64_t limit = file.data_end();
   const uint64_t ordinal = next_index_ + 1;
+  // In a series, messages name the file.
+  const std::string where = &file == &recording_ ? std::string() : file.path() + ": ";
   ChunkFrame frame{};
-  FrameCheck check = check_frame(recording_.fd(), next_offset_, limit, limit == recording_.file_size(), ordinal, frame);
+  FrameCheck check = check_frame(file.fd(), offset, limit, limit == file.file_size(), ordinal, frame);
   if (check.status != FrameStatus::kOk) {
     done_ = true;
     if (check.status == FrameStatus::kEnd) return false;
-    error_ = check.message.empty() ? "chunk " + std::to_string(ordinal) + " at byte " +
-                                         std::to_string(next_offset_) + ": not a chunk"
-                                   : check.message;
+    error_ = where + (check.message.empty() ? "chunk " + std::to_string(ordinal) + " at byte " +
+                                                  std::to_string(offset) + ": not a chunk"
+                                            : check.message);
     return false;
   }
   if (!zstd_->ctx) {
@@ -603,8 +754,9 @@ bool ChunkCursor::next() {
     error_ = "out of memory";
     return false;
   }
-  if (!read_payload(recording_.fd(), next_offset_, ordinal, frame, payload_, &error_) ||
-      !decode_payload(zstd_->ctx.get(), ordinal, next_offset_, frame, payload_, plain_, data_, size_, &error_)) {
+  if (!read_payload(file.fd(), offset, ordinal, frame, payload_, &error_) ||
+      !decode_payload(zstd_->ctx.get(), ordinal, offset, frame, payload_, plain_, data_, size_, &error_)) {
+    error_ = where + error_;
     done_ = true;
     data_ = nullptr;
     size_ = 0;

@@ -30,6 +30,13 @@ struct OpenOptions {
   bool rebuild_summary = true;
 };
 
+// A series (`--rotate`, flight-recorder windows; names in proto/recording/series.h) opens as
+// one recording: `path` (app.rwd, which may be gone when --max-size deleted it) and the
+// app.N.rwd beside it that belong to the same recording (same header start time, pid and
+// host), in order. Their chunks are one chunk index, at offsets in one address space where
+// part k starts at the sum of the sizes of the parts before it; events keep the seq they were
+// written with. A single file is a series of one; a part opened by its own name (app.2.rwd)
+// is read alone.
 class Recording {
  public:
   // Opens and validates `path`. On failure returns nullptr and sets `*error` to a reason
@@ -42,7 +49,9 @@ class Recording {
   Recording& operator=(const Recording&) = delete;
 
   const std::string& path() const { return path_; }
-  uint64_t file_size() const { return file_size_; }
+  uint64_t file_size() const { return file_size_; }  // a series: of all its files
+  // The files of a series, in order (one for a single file).
+  std::vector<std::string> part_paths() const;
   uint32_t format_version() const { return format_version_; }
   const v1::RecordingHeader& header() const { return header_; }
 
@@ -62,10 +71,22 @@ class Recording {
   uint64_t data_end() const { return data_end_; }
 
   // For the readers of this file (shared, read-only; pread only, so cursors are independent).
-  int fd() const { return fd_; }
+  // A series: its newest file.
+  int fd() const { return parts_.empty() ? fd_ : parts_.back()->fd_; }
+
+  // Where the chunk at `*offset` (chunk address space) is: moves an offset at the end of a
+  // part's chunk area to the start of the next part's; false past the last part.
+  struct Span {
+    const Recording* file = nullptr;  // the part (this, for a single file)
+    uint64_t base = 0;                // its first byte's address
+  };
+  bool locate(uint64_t* offset, Span* span) const;
 
  private:
   Recording() = default;
+  static std::unique_ptr<Recording> open_file(const std::string& path, std::string* error,
+                                              const OpenOptions& options);
+  bool load_series(std::vector<std::unique_ptr<Recording>> parts, std::string damage);
   bool load(const std::string& path, std::string* error, const OpenOptions& options);
   bool load_footer();
   void recover(const OpenOptions& options);
@@ -81,6 +102,8 @@ class Recording {
   std::string damage_;
   uint64_t data_begin_ = 0;
   uint64_t data_end_ = 0;
+  std::vector<std::unique_ptr<Recording>> parts_;  // a series of more than one file
+  std::vector<uint64_t> part_base_;
 };
 
 // One chunk's place in the file, with its validated frame.
@@ -114,6 +137,8 @@ class ChunkCursor {
   // mismatch (stored 0x..., computed 0x...)").
   const std::string& error() const { return error_; }
   uint64_t chunks_read() const { return chunks_read_; }
+  // Position in the chunk index of the chunk next() reads next.
+  uint64_t next_index() const { return next_index_; }
 
  private:
   struct Zstd;

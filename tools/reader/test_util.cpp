@@ -156,9 +156,10 @@ v1::Binding unbound_name(const std::string& name) {
   return b;
 }
 
-RecordingBuilder::RecordingBuilder(const std::string& path, const v1::RecordingHeader& header) {
+RecordingBuilder::RecordingBuilder(const std::string& path, const v1::RecordingHeader& header,
+                                   const collector::OutputOptions& output) {
   std::string error;
-  writer_ = collector::RecordingWriter::create(path, header, &error);
+  writer_ = collector::RecordingWriter::create(path, header, &error, output);
   if (!writer_) throw std::runtime_error("cannot create recording: " + error);
 }
 

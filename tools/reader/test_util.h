@@ -50,7 +50,8 @@ v1::Binding unbound_name(const std::string& name);
 // announced before use.
 class RecordingBuilder {
  public:
-  explicit RecordingBuilder(const std::string& path, const v1::RecordingHeader& header = test_header());
+  explicit RecordingBuilder(const std::string& path, const v1::RecordingHeader& header = test_header(),
+                            const collector::OutputOptions& output = {});
   collector::RecordingWriter& writer() { return *writer_; }
   std::unique_ptr<collector::RecordingWriter>& writer_ptr() { return writer_; }
 

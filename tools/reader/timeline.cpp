@@ -136,10 +136,11 @@ const v1::Value* Frame::find_local(const std::string& name) const {
 // ---------------------------------------------------------------------------------------------
 // Timeline
 
-Timeline::Timeline(const Recording& recording, size_t start_chunk) : cursor_(recording, start_chunk) {}
+Timeline::Timeline(const Recording& recording, size_t start_chunk)
+    : recording_(recording), cursor_(recording, start_chunk) {}
 
 Timeline::Timeline(const Recording& recording, size_t start_chunk, const v1::Checkpoint& state)
-    : cursor_(recording, start_chunk) {
+    : recording_(recording), cursor_(recording, start_chunk) {
   for (const v1::CheckpointCode& c : state.codes()) {
     if (c.id() == 0 || static_cast<uint32_t>(c.local_names_size()) > kMaxSlots) continue;
     CodeInfo& code = code_entry(c.id());
@@ -354,9 +355,21 @@ void Timeline::on_event(const v1::Event& e, uint64_t seq) {
   step_.frame = &f;
 }
 
+void Timeline::forget_stacks_after_gap() {
+  const auto& chunks = recording_.summary().chunks();
+  const uint64_t index = cursor_.next_index();
+  if (index >= static_cast<uint64_t>(chunks.size())) return;
+  const v1::ChunkIndexEntry& entry = chunks[static_cast<int>(index)];
+  if (next_seq_known_ && entry.first_seq() != next_seq_)
+    for (auto& [thread, t] : threads_) t.stack.clear();
+  next_seq_ = entry.first_seq() + entry.event_count();
+  next_seq_known_ = true;
+}
+
 bool Timeline::next() {
   for (;;) {
     if (!in_chunk_) {
+      if (!chunk_start_returned_) forget_stacks_after_gap();
       if (stop_at_chunk_starts_ && !chunk_start_returned_) {
         chunk_start_returned_ = true;
         type_ = ItemType::kChunkStart;

@@ -174,7 +174,12 @@ class Timeline {
   void on_event(const v1::Event& event, uint64_t seq);
   Frame& frame_at(ThreadInfo& t, uint32_t depth, const CodeInfo* code);
   void resolve_pending();
+  // Before a chunk whose first seq does not follow the previous chunk's events (the next
+  // file of a series after files were deleted, or the next flight-recorder window): the
+  // stacks of before the gap are not this one's, and start over as at a chunk start.
+  void forget_stacks_after_gap();
 
+  const Recording& recording_;
   ChunkCursor cursor_;
   PacketIterator packets_{nullptr, 0};
   bool in_chunk_ = false;
@@ -189,6 +194,8 @@ class Timeline {
   uint64_t skipped_before_ = 0;  // skipped packets of finished chunks
   bool stop_at_chunk_starts_ = false;
   bool chunk_start_returned_ = false;  // kChunkStart returned for the chunk not yet entered
+  uint64_t next_seq_ = 0;              // the first seq the next chunk should have
+  bool next_seq_known_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -120,6 +120,19 @@ bool Debugger::start() {
 // ---------------------------------------------------------------------------------------------
 // Moving
 
+uint64_t Debugger::first_seq() const {
+  for (const v1::ChunkIndexEntry& entry : recording_.summary().chunks())
+    if (entry.event_count() > 0) return entry.first_seq();
+  return 0;
+}
+
+uint64_t Debugger::last_seq() const {
+  const auto& chunks = recording_.summary().chunks();
+  for (int i = chunks.size(); i-- > 0;)
+    if (chunks[i].event_count() > 0) return chunks[i].first_seq() + chunks[i].event_count() - 1;
+  return 0;
+}
+
 bool Debugger::seek(uint64_t seq) {
   auto timeline = index_.timeline_at(index_.chunk_of_seq(seq));
   std::optional<uint64_t> last;
@@ -259,7 +272,7 @@ std::optional<uint64_t> Debugger::step_of_thread_at(uint32_t thread, uint64_t ti
 
 void Debugger::continue_forward() {
   if (breakpoints_.empty() && watches_.empty()) {  // as pdb: run to the end
-    seek(recording_.summary().event_count() - 1);
+    seek(last_seq());
     out_ += "End of recording.\n";
     show_position(Stop{});
     return;
@@ -272,7 +285,7 @@ void Debugger::continue_forward() {
     return;
   }
   out_ += "No breakpoint or watch is hit after this step (the recording ends at step " +
-          std::to_string(recording_.summary().event_count() - 1) + ").\n";
+          std::to_string(last_seq()) + ").\n";
 }
 
 void Debugger::continue_backward() {
@@ -442,7 +455,7 @@ void Debugger::show_position(const Stop& stop) {
   }
   out_ += "> " + title + "\n";
   if (const std::string* text = source_line(s.code->file, s.line)) out_ += "-> " + trim(*text) + "\n";
-  out_ += "[step " + std::to_string(s.seq) + " of " + std::to_string(recording_.summary().event_count()) + ", " +
+  out_ += "[step " + std::to_string(s.seq) + " of " + std::to_string(last_seq() + 1) + ", " +
           time_text(s.time_ns) + ", " + thread_title(s.thread) + "]\n";
   list_next_ = 0;
 }
@@ -618,9 +631,9 @@ void Debugger::cmd_delete(const std::string& args) {
 void Debugger::cmd_goto(const std::string& args) {
   uint64_t seq = 0;
   if (parse_uint(args, &seq)) {
-    if (seq >= recording_.summary().event_count())
-      out_ += "The recording has steps 0 to " + std::to_string(recording_.summary().event_count() - 1) + ".\n";
-    seek(std::min<uint64_t>(seq, recording_.summary().event_count() - 1));
+    if (seq < first_seq() || seq > last_seq())
+      out_ += "The recording has steps " + std::to_string(first_seq()) + " to " + std::to_string(last_seq()) + ".\n";
+    seek(std::clamp(seq, first_seq(), last_seq()));
     show_position(Stop{});
     return;
   }

@@ -64,6 +64,10 @@ class Debugger {
   using ChunkFilter = std::function<bool(size_t chunk)>;
 
   // --- moving
+  // The first and last seq of the recording: a flight-recorder window, or a series whose
+  // oldest files were deleted, starts after 0 (seq numbers count from the recording's start).
+  uint64_t first_seq() const;
+  uint64_t last_seq() const;
   bool seek(uint64_t seq);
   bool forward(const Predicate& pred, const ChunkFilter& may_stop = {});
   std::optional<uint64_t> backward(const Predicate& pred, const ChunkFilter& may_stop = {});
