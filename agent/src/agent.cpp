@@ -106,6 +106,7 @@ void Agent::close_session() {
   release_code_metas();
   reset_recorder();
   overhead::reset();
+  paused_.store(false, std::memory_order_relaxed);
   segment()->agent_state.store(ring::kAgentDetached, std::memory_order_release);
   segment_.reset();
 }
@@ -186,5 +187,24 @@ bool Agent::session_end_requested() const {
 }
 
 void Agent::warn(const char* message) { write_status(wire::AgentState::kWarning, message); }
+
+void Agent::set_paused(bool paused) {
+  if (!tracing()) return;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);  // nothing of ours may reach the program
+  if (paused) {
+    warn("recording paused by `pyrewind ctl`");
+    paused_.store(true, std::memory_order_relaxed);
+    pause_tracing();
+    segment()->agent_state.store(ring::kAgentPaused, std::memory_order_release);
+  } else {
+    paused_.store(false, std::memory_order_relaxed);
+    ThreadState::restart_all();
+    resume_tracing();
+    warn("recording resumed by `pyrewind ctl`: each frame starts afresh (its first event is a full state)");
+    segment()->agent_state.store(ring::kAgentTracing, std::memory_order_release);
+  }
+  PyErr_Restore(type, value, traceback);
+}
 
 }  // namespace pyrewind::agent

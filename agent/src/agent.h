@@ -92,13 +92,27 @@ class Agent {
   bool checks_session_in_callbacks() const { return checks_session_in_callbacks_; }
   void set_checks_session_in_callbacks(bool on) { checks_session_in_callbacks_ = on; }
 
+  // `pyrewind ctl SESSION trace off|on` (GIL held): pauses or resumes recording when the ring's
+  // pause request differs from the current state. While paused the hooks stay installed but
+  // record nothing (3.12+: no line or return events at all; before: line events off per
+  // frame); at resume every thread starts afresh, as at an attach: each frame's first event
+  // is a full state.
+  void apply_pause_request() {
+    const bool wanted = segment()->pause_request.load(std::memory_order_relaxed) != 0;
+    if (wanted != paused()) set_paused(wanted);
+  }
+  // Also read without the GIL, by the attach thread (a hint it re-checks with the GIL).
+  bool paused() const { return paused_.load(std::memory_order_relaxed); }
+
   // Set in a forked child: it must never write into the parent's ring.
   bool in_forked_child() const { return forked_child_.load(std::memory_order_relaxed); }
 
  private:
   Agent() = default;
   bool begin(const char* segment_name, std::string* error);
+  void set_paused(bool paused);
   static Agent* instance_;
+  std::atomic<bool> paused_{false};
 
   std::unique_ptr<ring::AttachedSegment> segment_;
   CaptureLimits limits_;

@@ -48,6 +48,8 @@ CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* fr
     *filtered = true;
     return nullptr;
   }
+  agent->apply_pause_request();
+  if (agent->paused()) return nullptr;  // hooks stay (PY_START, exceptions); nothing recorded
   auto* code = reinterpret_cast<PyCodeObject*>(args[0]);
   CodeMeta* meta = code_meta(code);
   if (!meta || !meta->traced) {
@@ -324,6 +326,23 @@ bool install(std::string* error) {
 }
 
 }  // namespace
+
+// Sets each instrumented code object's local events: none while paused, its own otherwise.
+void set_all_local_events(bool paused) {
+  if (g_tool < 0) return;
+  for_each_code_meta([paused](CodeMeta& meta) {
+    if (!meta.local_events_set) return;
+    PyObject* result = PyObject_CallMethod(g_monitoring, "set_local_events", "iOl", g_tool,
+                                           reinterpret_cast<PyObject*>(meta.code), paused ? 0L : local_events(meta));
+    if (result)
+      Py_DECREF(result);
+    else
+      PyErr_Clear();
+  });
+}
+
+void pause_tracing() { set_all_local_events(true); }
+void resume_tracing() { set_all_local_events(false); }
 
 void thin_lines(CodeMeta& meta) {
   meta.lines_thinned = true;

@@ -25,6 +25,11 @@ int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* a
     compat::set_thread_trace_function(PyThreadState_Get(), nullptr, nullptr);
     return 0;
   }
+  agent->apply_pause_request();
+  if (agent->paused()) {  // only calls reach here then: each new frame's lines go off
+    if (what == PyTrace_CALL || what == PyTrace_LINE) compat::frame_disable_line_events(frame_object);
+    return 0;
+  }
   compat::Frame frame = compat::frame_of(frame_object);
   PyCodeObject* code = compat::frame_code(frame);
   CodeMeta* meta = code ? code_meta(code) : nullptr;
@@ -113,6 +118,22 @@ bool install_tracing(std::string* error) {
 }
 
 void thin_lines(CodeMeta& meta) { meta.lines_thinned = true; }  // applied per frame at its next event
+
+void pause_tracing() {}  // applied per frame at its next event
+
+// The frames whose line events the pause switched off get them back (their code is traced).
+void resume_tracing() {
+  PyThreadState* current = PyThreadState_Get();
+  for (PyThreadState* thread = PyInterpreterState_ThreadHead(current->interp); thread;
+       thread = PyThreadState_Next(thread)) {
+    if (compat::thread_trace_function(thread) != trace_function) continue;
+    for (compat::Frame frame = compat::current_frame(thread); frame; frame = compat::frame_previous(frame)) {
+      PyCodeObject* code = compat::frame_code(frame);
+      CodeMeta* meta = code ? code_meta(code) : nullptr;
+      if (meta && meta->traced && !meta->lines_thinned) compat::frame_restore_line_events(frame);
+    }
+  }
+}
 
 void uninstall_tracing() {
   PyObject *type, *value, *traceback;

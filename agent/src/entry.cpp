@@ -151,9 +151,19 @@ void sleep_poll() {
   nanosleep(&interval, nullptr);
 }
 
-// Returns once the collector asks the agent to stop, is gone, or Python is finalizing.
-void watch_session(const Agent& agent) {
-  while (!agent.session_end_requested() && !compat::is_finalizing()) sleep_poll();
+// Returns once the collector asks the agent to stop, is gone, or Python is finalizing. Applies
+// `pyrewind ctl` pause requests meanwhile, so an idle program pauses and resumes at once too
+// (a busy one already does it in its own callbacks).
+void watch_session(Agent& agent) {
+  while (!agent.session_end_requested() && !compat::is_finalizing()) {
+    const bool wanted = agent.segment()->pause_request.load(std::memory_order_relaxed) != 0;
+    if (wanted != agent.paused() && Py_IsInitialized()) {
+      PyGILState_STATE gil = PyGILState_Ensure();
+      if (!compat::is_finalizing()) agent.apply_pause_request();
+      PyGILState_Release(gil);
+    }
+    sleep_poll();
+  }
 }
 
 // Starts `main` on a thread of the agent's own, with every signal blocked (signals belong to

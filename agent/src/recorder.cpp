@@ -404,6 +404,8 @@ void guarded(const char* what, Body&& body) {
   Agent* agent = Agent::instance();
   if (!agent->tracing()) return;
   try {
+    agent->apply_pause_request();
+    if (agent->paused() || !agent->tracing()) return;
     ThreadState* thread = ThreadState::current();
     if (!thread) return;
     if (agent->checks_session_in_callbacks() && --thread->calls_until_session_check == 0) {

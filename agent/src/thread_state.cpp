@@ -125,6 +125,15 @@ void ThreadState::close_all() {
   }
 }
 
+void ThreadState::restart_all() {
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  for (ThreadState* state = g_registry; state; state = state->next_) {
+    if (state->closed_) continue;
+    state->stack.clear();
+    state->fingerprints.clear();
+  }
+}
+
 bool ThreadState::commit(size_t size, uint64_t time_base_ns) {
   bool written = writer_.append(scratch_.get(), size, time_base_ns);
   if (writer_.take_drop_flag()) {

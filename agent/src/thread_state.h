@@ -84,6 +84,9 @@ class ThreadState {
   // At detach (GIL held): completes every thread's current chunk and retires every state;
   // each thread builds a new one if a later session traces it.
   static void close_all();
+  // After a pause (GIL held): every thread forgets its frames, so each frame's next event
+  // re-states it in full, at the depth the thread's new stack gives it.
+  static void restart_all();
 
   ~ThreadState();
 

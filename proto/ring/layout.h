@@ -42,6 +42,7 @@ enum AgentState : uint32_t {
   kAgentTracing = 1,
   kAgentStopped = 2,   // tracing stopped; `agent_message` says why
   kAgentDetached = 3,  // agent let go of the segment
+  kAgentPaused = 4,    // `pyrewind ctl SESSION trace off`: hooks stay, nothing is recorded
 };
 
 // Options the collector hands to the agent (filled before the agent attaches).
@@ -86,7 +87,8 @@ struct SegmentHeader {
   std::atomic<uint32_t> collector_pid;
   std::atomic<uint32_t> agent_message_bytes;     // published after agent_message is written
   std::atomic<uint32_t> next_writer_id;          // thread indices handed out by the agent
-  uint32_t reserved1[11];
+  std::atomic<uint32_t> pause_request;           // `pyrewind ctl` -> agent: 1 = pause recording, 0 = record
+  uint32_t reserved1[10];
   char agent_message[512];         // why tracing stopped, UTF-8, not NUL-terminated
 
   AgentConfig config;

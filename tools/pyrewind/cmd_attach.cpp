@@ -272,6 +272,7 @@ int attach_command(const AttachOptions& options) {
   LiveSessionFile live(pid, "attach", absolute_path(options.output), flight_recorder);
   session.run([&](uint64_t timeout_ns) {
     flight.check(*writer, live, options.quiet);
+    apply_control_request(live, *segment->header());
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 agent_state_name(session.agent_state()));
     timespec pause{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};

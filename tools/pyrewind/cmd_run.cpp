@@ -241,6 +241,7 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   session.run([&](uint64_t timeout_ns) {
     limits.check();
     flight.check(*writer, live, options.quiet);
+    apply_control_request(live, *segment->header());
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 agent_state_name(session.agent_state()));
     return child->wait_exit(timeout_ns);

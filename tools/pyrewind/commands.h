@@ -137,6 +137,13 @@ struct TriggerOptions {
   double wait_seconds = 5;
 };
 
+struct CtlOptions {
+  int session = 0;     // as TriggerOptions
+  std::string what;    // "trace"
+  std::string action;  // "on" | "off"
+  double wait_seconds = 3;
+};
+
 struct ReplayOptions {
   std::string file;
   std::string commands;  // -c: "cmd; cmd"; empty = interactive (or commands from stdin)
@@ -152,6 +159,7 @@ int html_command(const HtmlOptions& options);
 int memoryviz_command(const ExportOptions& options);  // export --format memoryviz (cmd_html.cpp)
 int dump_command(const DumpOptions& options);
 int replay_command(const ReplayOptions& options);
+int ctl_command(const CtlOptions& options);
 int table_command(const TableOptions& options);
 int trigger_command(const TriggerOptions& options);
 

@@ -56,6 +56,7 @@ std::string to_json(const LiveSession& s) {
   json::append_uint(o, s.windows);
   o += ",\"last_window\":";
   json::append_string(o, s.last_window);
+
   o += "}\n";
   return o;
 }
@@ -96,6 +97,11 @@ bool parse(const std::string& text, LiveSession* s) {
   return s->collector_pid > 0 && !s->mode.empty();
 }
 
+// The request file `ctl` leaves beside a session's status file ("1234.json" -> "1234.ctl").
+std::string control_path(const std::string& status_path) {
+  return status_path.substr(0, status_path.size() - 5) + ".ctl";
+}
+
 bool alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH); }
 
 }  // namespace
@@ -130,7 +136,43 @@ LiveSessionFile::LiveSessionFile(pid_t target_pid, const char* mode, std::string
 }
 
 LiveSessionFile::~LiveSessionFile() {
-  if (!path_.empty()) unlink(path_.c_str());
+  if (path_.empty()) return;
+  unlink(path_.c_str());
+  unlink(control_path(path_).c_str());
+}
+
+std::string LiveSessionFile::take_control_request() {
+  const uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  if (path_.empty() || now - last_control_check_ns_ < 50'000'000) return "";
+  last_control_check_ns_ = now;
+  const std::string path = control_path(path_);
+  std::ifstream in(path);
+  if (!in) return "";
+  std::string request;
+  std::getline(in, request);
+  unlink(path.c_str());
+  return request;
+}
+
+bool send_control_request(const LiveSession& session, const std::string& request, std::string* error) {
+  const std::string dir = live_session_dir(error);
+  if (dir.empty()) return false;
+  const std::string path = dir + "/" + std::to_string(session.collector_pid) + ".ctl";
+  const std::string temporary = path + ".tmp" + std::to_string(getpid());
+  {
+    std::ofstream out(temporary);
+    out << request << "\n";
+    if (!out.flush()) {
+      *error = "cannot write " + temporary;
+      return false;
+    }
+  }
+  if (rename(temporary.c_str(), path.c_str()) != 0) {  // the collector never sees half a request
+    *error = "cannot write " + path + ": " + std::strerror(errno);
+    unlink(temporary.c_str());
+    return false;
+  }
+  return true;
 }
 
 void LiveSessionFile::update(uint64_t events, uint64_t dropped, uint64_t file_bytes, const std::string& state,
@@ -180,6 +222,7 @@ std::vector<LiveSession> list_live_sessions() {
     if (!parse(text.str(), &session)) continue;
     if (!alive(session.collector_pid)) {
       unlink(path.c_str());  // its collector died without cleaning up
+      unlink(control_path(path).c_str());
       continue;
     }
     sessions.push_back(std::move(session));

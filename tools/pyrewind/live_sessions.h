@@ -49,13 +49,20 @@ class LiveSessionFile {
   void update(uint64_t events, uint64_t dropped, uint64_t file_bytes, const std::string& state, bool force = false);
   // A flight recorder wrote a window (published at the next update).
   void set_windows(uint64_t windows, std::string last_window);
+  // A request `pyrewind ctl` left for this collector ("pause", "resume"), taken (the file is
+  // removed) at most every 50 ms; "" when there is none.
+  std::string take_control_request();
 
  private:
   LiveSession session_;
   std::string path_;
   uint64_t last_write_ns_ = 0;
   uint64_t last_events_ = 0;
+  uint64_t last_control_check_ns_ = 0;
 };
+
+// Leaves `request` for the collector of `session` (LiveSessionFile::take_control_request).
+bool send_control_request(const LiveSession& session, const std::string& request, std::string* error);
 
 // Every live session of this user, oldest first; stale files are removed.
 std::vector<LiveSession> list_live_sessions();

@@ -96,6 +96,17 @@ int main(int argc, char** argv) {
   add_limit_options(*attach_cmd, attach.limits, false);
   add_series_options(*attach_cmd, attach.series);
 
+  pyrewind::cli::CtlOptions ctl;
+  auto* ctl_cmd = app.add_subcommand("ctl", "Control a live session without detaching: `ctl SESSION trace off|on`");
+  ctl_cmd->add_option("session", ctl.session, "The traced process's pid, or the collector's (see `status`)")->required();
+  ctl_cmd->add_option("what", ctl.what, "What to control")->required()->check(CLI::IsMember({"trace"}));
+  ctl_cmd->add_option("action", ctl.action, "off: pause recording; on: resume it")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+  ctl_cmd->add_option("--wait", ctl.wait_seconds, "Seconds to wait for the agent to confirm")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
+
   pyrewind::cli::TriggerOptions trigger;
   auto* trigger_cmd =
       app.add_subcommand("trigger", "Make a flight recorder (--ring) write its window now; recording goes on");
@@ -187,6 +198,7 @@ int main(int argc, char** argv) {
     if (*info_cmd) return pyrewind::cli::info_command(info);
     if (*status_cmd) return pyrewind::cli::status_command(status);
     if (*trigger_cmd) return pyrewind::cli::trigger_command(trigger);
+    if (*ctl_cmd) return pyrewind::cli::ctl_command(ctl);
     if (*dump_cmd) return pyrewind::cli::dump_command(dump);
     if (*replay_cmd) return pyrewind::cli::replay_command(replay);
     if (*table_cmd) return pyrewind::cli::table_command(table);

@@ -269,10 +269,17 @@ bool LimitWatch::check() {
   return true;
 }
 
+void apply_control_request(LiveSessionFile& live, ring::SegmentHeader& header) {
+  const std::string request = live.take_control_request();
+  if (request == "pause" || request == "resume")
+    header.pause_request.store(request == "pause" ? 1 : 0, std::memory_order_release);
+}
+
 const char* agent_state_name(uint32_t agent_state) {
   switch (agent_state) {
     case ring::kAgentTracing: return "tracing";
     case ring::kAgentStopped: return "stopped";
+    case ring::kAgentPaused: return "paused";
     case ring::kAgentDetached: return "detached";
     default: return "starting";
   }

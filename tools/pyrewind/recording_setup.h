@@ -68,6 +68,10 @@ class FlightTrigger {
   uint64_t reported_ = 0;
 };
 
+// Hands a `pyrewind ctl` request left for this collector to the agent (ring header); call at
+// each poll.
+void apply_control_request(LiveSessionFile& live, ring::SegmentHeader& header);
+
 // The state `status` shows for an agent state of the ring header.
 const char* agent_state_name(uint32_t agent_state);
 

@@ -1,0 +1,35 @@
+"""A program for `pyrewind ctl` (tests/e2e/test_ctl.py): for each line read from stdin, a phase
+of work named after it, then "<phase> done" on stdout. While it waits for the next line it
+ticks (a traced call every 10 ms), as a service does between requests."""
+import select
+import sys
+
+
+def work(phase, n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def tick(count):
+    return count + 1
+
+
+def main():
+    ticks = 0
+    print("ready", flush=True)
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], 0.01)
+        if not ready:
+            ticks = tick(ticks)
+            continue
+        line = sys.stdin.readline()
+        if not line:
+            break
+        phase = line.strip()
+        work(phase, 3000)
+        print(phase, "done", flush=True)
+
+
+main()

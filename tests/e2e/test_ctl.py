@@ -1,0 +1,105 @@
+"""`pyrewind ctl SESSION trace off|on`: recording pauses and resumes in a live session (run and
+attach) without detaching; what ran while paused is not in the recording, what ran before and
+after is, complete; the agent says so in the recording."""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from e2e_util import base_env, program, run
+
+TARGET = program("ctl_target.py")
+
+
+class Session:
+    def __init__(self, pyrewind, interp, work, mode):
+        self.pyrewind = pyrewind
+        self.recording = work / ("ctl-%s.rwd" % mode)
+        if mode == "run":
+            self.proc = subprocess.Popen([pyrewind.path, "run", "-q", "-o", str(self.recording), "--",
+                                          interp.path, TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         env=base_env())
+            self.target = self.proc
+        else:
+            self.target = subprocess.Popen([interp.path, TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           env=base_env())
+        assert self.target.stdout.readline() == b"ready\n"
+        if mode == "attach":
+            self.proc = subprocess.Popen([pyrewind.path, "attach", str(self.target.pid), "-q", "-o",
+                                          str(self.recording)], env=base_env())
+
+    def phase(self, name):
+        self.target.stdin.write(name.encode() + b"\n")
+        self.target.stdin.flush()
+        assert self.target.stdout.readline() == name.encode() + b" done\n"
+
+    def ctl(self, action):
+        pid = self.find_pid()
+        res = run([self.pyrewind.path, "ctl", str(pid), "trace", action, "--wait", "10"])
+        assert res.returncode == 0, res.describe()
+        assert res.stdout == b"process %d: recording %s\n" % (pid, b"paused" if action == "off" else b"resumed")
+
+    def find_pid(self):
+        """The traced pid, once the session's status file is there (the collector starting)."""
+        deadline = time.monotonic() + 20
+        while True:
+            res = run([self.pyrewind.path, "status", "--json"])
+            sessions = [s for s in json.loads(res.stdout) if s["file"] == str(self.recording)]
+            if sessions or time.monotonic() > deadline:
+                assert sessions, res.describe()
+                return sessions[0]["pid"]
+            time.sleep(0.05)
+
+    def wait_tracing(self):
+        pid = self.find_pid()
+        res = run([self.pyrewind.path, "ctl", str(pid), "trace", "on", "--wait", "10"])
+        assert res.returncode == 0, res.describe()
+
+    def finish(self):
+        self.target.stdin.close()
+        if self.proc is not self.target:
+            self.target.wait(timeout=60)
+        assert self.proc.wait(timeout=60) == 0
+
+
+def phases(pyrewind, recording, work):
+    jsonl = work / "all.jsonl"
+    pyrewind.export(recording, jsonl)
+    seen = {}
+    for line in open(jsonl):
+        e = json.loads(line)
+        if e.get("func") == "work" and e["event"] in ("call", "line"):
+            seen.setdefault(e["locals"].get("phase"), []).append(e)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["run", "attach"])
+def test_pause_and_resume(pyrewind, interp, work, mode):
+    session = Session(pyrewind, interp, work, mode)
+    try:
+        session.wait_tracing()
+        session.phase("before")
+        session.ctl("off")
+        session.phase("paused")
+        session.ctl("on")
+        session.phase("after")
+    finally:
+        session.finish()
+    seen = phases(pyrewind, session.recording, work)
+    assert set(seen) == {"before", "after"}, sorted(seen)
+    assert len(seen["before"]) == len(seen["after"]) > 6000  # every line of both phases
+    # After the resume, the frame's first event states it in full: its locals are complete.
+    assert seen["after"][0]["locals"]["n"] == 3000
+    messages = pyrewind.info_json(session.recording)["agent_messages"]
+    assert "recording paused by `pyrewind ctl`" in messages
+    assert any(m.startswith("recording resumed by `pyrewind ctl`") for m in messages)
+
+
+@pytest.mark.cli
+def test_ctl_without_a_session(pyrewind):
+    res = run([pyrewind.path, "ctl", "999999", "trace", "off"])
+    assert res.returncode == 7 and b"no live pyrewind session of process 999999" in res.stderr
+    res = run([pyrewind.path, "ctl", "1", "trace", "sideways"])
+    assert res.returncode == 2

@@ -1,0 +1,64 @@
+// `pyrewind ctl SESSION trace off|on`: pauses or resumes recording in a live session without
+// detaching. The session is found in the status files (live_sessions.h) by the traced
+// process's pid or the collector's; the request is a file beside the session's status file,
+// which the collector hands to the agent through the ring header. The agent applies it at its
+// next callback (an attached agent's own thread also every 10 ms, so an idle program answers
+// at once too) and the session's state in `status` shows it.
+#include <time.h>
+
+#include <cstdio>
+#include <string>
+
+#include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/live_sessions.h"
+#include "tools/pyrewind/recording_setup.h"
+
+namespace pyrewind::cli {
+namespace {
+
+bool find_session(int pid, LiveSession* out) {
+  for (const LiveSession& s : list_live_sessions())
+    if (s.target_pid == pid || s.collector_pid == pid) {
+      *out = s;
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+int ctl_command(const CtlOptions& options) {
+  LiveSession session;
+  if (!find_session(options.session, &session)) {
+    say("no live pyrewind session of process %d (see `pyrewind status`)", options.session);
+    return kExitNoProcess;
+  }
+  const bool pause = options.action == "off";
+  std::string error;
+  if (!send_control_request(session, pause ? "pause" : "resume", &error)) {
+    say("%s", error.c_str());
+    return kExitIoError;
+  }
+  const int pid = static_cast<int>(session.target_pid);
+  const std::string wanted = pause ? "paused" : "tracing";
+  for (double waited = 0; waited < options.wait_seconds; waited += 0.05) {
+    const timespec interval{0, 50'000'000};
+    nanosleep(&interval, nullptr);
+    if (!find_session(options.session, &session)) {
+      say("the session of process %d ended", pid);
+      return kExitNoProcess;
+    }
+    if (session.state == wanted) {
+      std::printf("process %d: recording %s\n", pid, pause ? "paused" : "resumed");
+      return kExitOk;
+    }
+    if (session.state == "stopped" || session.state == "detached") {
+      say("process %d is no longer traced (%s)", pid, session.state.c_str());
+      return kExitTargetNotRunning;
+    }
+  }
+  std::printf("process %d: recording %s at the program's next traced event\n", pid, pause ? "pauses" : "resumes");
+  return kExitOk;
+}
+
+}  // namespace pyrewind::cli
