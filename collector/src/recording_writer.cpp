@@ -79,6 +79,7 @@ struct RecordingWriter::Impl {
     std::string name;
     std::string packet;  // empty: never announced by add_thread
     uint64_t events = 0;
+    uint64_t samples = 0;
     uint64_t dropped_records = 0;
     uint64_t first_time_ns = 0;
     uint64_t last_time_ns = 0;
@@ -101,6 +102,7 @@ struct RecordingWriter::Impl {
   std::string chunk;
   uint64_t chunk_first_seq = 0;
   uint64_t chunk_events = 0;
+  uint64_t chunk_timed = 0;  // events and samples: what the chunk's time range covers
   uint64_t chunk_first_time = 0;
   uint64_t chunk_last_time = 0;
   std::unordered_set<uint64_t> chunk_strings;
@@ -116,6 +118,7 @@ struct RecordingWriter::Impl {
   // Summary state.
   std::vector<v1::ChunkIndexEntry> index;
   uint64_t events = 0;
+  uint64_t samples = 0;
   std::vector<uint64_t> by_kind = std::vector<uint64_t>(6, 0);
   uint64_t dropped_records = 0;
   uint64_t dropped_bytes = 0;
@@ -244,6 +247,26 @@ struct RecordingWriter::Impl {
     return bound;
   }
 
+  // Widens the chunk's and the thread's time ranges to `time_ns`; `counter` is the thread's
+  // count of this kind of packet (events or samples), incremented.
+  void note_time(ThreadEntry& t, uint64_t& counter, uint64_t time_ns) {
+    if (chunk_timed == 0) {
+      chunk_first_time = chunk_last_time = time_ns;
+    } else {
+      chunk_first_time = std::min(chunk_first_time, time_ns);
+      chunk_last_time = std::max(chunk_last_time, time_ns);
+    }
+    ++chunk_timed;
+    max_time_ns = std::max(max_time_ns, time_ns);
+    if (t.events == 0 && t.samples == 0) {
+      t.first_time_ns = t.last_time_ns = time_ns;
+    } else {
+      t.first_time_ns = std::min(t.first_time_ns, time_ns);
+      t.last_time_ns = std::max(t.last_time_ns, time_ns);
+    }
+    ++counter;
+  }
+
   void after_append() {
     if (chunk.size() >= fmt::kTargetChunkBytes) write_chunk();
   }
@@ -274,8 +297,8 @@ struct RecordingWriter::Impl {
     frame.uncompressed_length = chunk.size();
     frame.first_seq = chunk_first_seq;
     frame.event_count = chunk_events;
-    frame.first_time_ns = chunk_events ? chunk_first_time : 0;
-    frame.last_time_ns = chunk_events ? chunk_last_time : 0;
+    frame.first_time_ns = chunk_timed ? chunk_first_time : 0;
+    frame.last_time_ns = chunk_timed ? chunk_last_time : 0;
 
     std::string_view payload = chunk;
     frame.compression = fmt::kNone;
@@ -309,6 +332,7 @@ struct RecordingWriter::Impl {
     if (chunk.capacity() > 2 * fmt::kTargetChunkBytes) chunk.shrink_to_fit();  // after a huge packet
     chunk_first_seq = events;
     chunk_events = 0;
+    chunk_timed = 0;
     chunk_strings.clear();
     chunk_codes.clear();
     chunk_threads.clear();
@@ -421,28 +445,35 @@ void RecordingWriter::add_event(const EventMeta& meta, std::string_view packet) 
   im.state_code(meta.code_id);
   im.append(packet);
 
-  if (im.chunk_events == 0) {
-    im.chunk_first_seq = im.events;
-    im.chunk_first_time = im.chunk_last_time = meta.time_ns;
-  } else {
-    im.chunk_first_time = std::min(im.chunk_first_time, meta.time_ns);
-    im.chunk_last_time = std::max(im.chunk_last_time, meta.time_ns);
-  }
+  if (im.chunk_events == 0) im.chunk_first_seq = im.events;
   ++im.chunk_events;
   ++im.events;
   if (meta.kind < kMaxKinds) {
     if (meta.kind >= im.by_kind.size()) im.by_kind.resize(meta.kind + 1, 0);
     ++im.by_kind[meta.kind];
   }
-  im.max_time_ns = std::max(im.max_time_ns, meta.time_ns);
   Impl::ThreadEntry& t = im.thread_entry(meta.thread);
-  if (t.events == 0) {
-    t.first_time_ns = t.last_time_ns = meta.time_ns;
-  } else {
-    t.first_time_ns = std::min(t.first_time_ns, meta.time_ns);
-    t.last_time_ns = std::max(t.last_time_ns, meta.time_ns);
-  }
-  ++t.events;
+  im.note_time(t, t.events, meta.time_ns);
+  im.after_append();
+}
+
+void RecordingWriter::add_sample(uint32_t thread, uint64_t time_ns, const uint64_t* code_ids, size_t code_count,
+                                 std::string_view packet) {
+  Impl& im = *impl_;
+  auto need = [&] {
+    size_t n = im.restate_thread_size(thread) + framed_size(packet.size());
+    for (size_t i = 0; i < code_count; ++i) n += im.restate_code_size(code_ids[i]);  // duplicates over-count: fine
+    return n;
+  };
+  if (!im.usable() || !im.within_limit(need)) return;
+  if (!im.chunk.empty() && im.chunk.size() + need() > fmt::kMaxChunkUncompressedBytes && !im.write_chunk()) return;
+  if (need() > fmt::kMaxChunkUncompressedBytes) return;  // a stack no chunk can hold: not recorded
+  im.state_thread(thread);
+  for (size_t i = 0; i < code_count; ++i) im.state_code(code_ids[i]);
+  im.append(packet);
+  Impl::ThreadEntry& t = im.thread_entry(thread);
+  im.note_time(t, t.samples, time_ns);
+  ++im.samples;
   im.after_append();
 }
 
@@ -493,8 +524,10 @@ bool RecordingWriter::finish(const v1::RecordingSummary& summary_extras) {
     ts->set_dropped_records(t.dropped_records);
     ts->set_first_time_ns(t.first_time_ns);
     ts->set_last_time_ns(t.last_time_ns);
+    ts->set_samples(t.samples);
   }
   summary.set_event_count(im.events);
+  summary.set_sample_count(im.samples);
   summary.clear_event_count_by_kind();
   for (uint64_t n : im.by_kind) summary.add_event_count_by_kind(n);
   summary.set_dropped_records(im.dropped_records);
@@ -550,5 +583,6 @@ bool RecordingWriter::failed() const { return impl_->failed; }
 const std::string& RecordingWriter::error() const { return impl_->error; }
 uint64_t RecordingWriter::bytes_written() const { return impl_->offset; }
 uint64_t RecordingWriter::events_written() const { return impl_->events; }
+uint64_t RecordingWriter::samples_written() const { return impl_->samples; }
 
 }  // namespace pyrewind::collector
