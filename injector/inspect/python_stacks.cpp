@@ -370,8 +370,10 @@ bool StackReader::read_frame_object(uint64_t frame, const StackOptions& options,
     *error = "the code object of a frame does not check out";
     return false;
   }
+  out->code = code;
   out->function = info->function;
   out->file = info->file;
+  out->first_line = info->first_line;
   const int64_t address = lasti < 0 ? -1 : int64_t{lasti} * layout_.frame_lasti_unit;
   out->line = line_for_address(static_cast<pyrewind_line_table_format>(layout_.line_table_format), info->table,
                                info->first_line, address);
@@ -412,8 +414,10 @@ bool StackReader::read_interpreter_frame(uint64_t frame, const StackOptions& opt
     *skip = true;
     return true;
   }
+  out->code = code;
   out->function = info->function;
   out->file = info->file;
+  out->first_line = info->first_line;
   out->line = line_for_address(static_cast<pyrewind_line_table_format>(layout_.line_table_format), info->table,
                                info->first_line, index * layout_.code_unit_size);
   if (options.locals) read_locals(*info, frame + layout_.frame_localsplus, options, out);

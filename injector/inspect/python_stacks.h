@@ -40,8 +40,10 @@ struct Local {
 };
 
 struct Frame {
+  uint64_t code = 0;      // the code object's address (reused once it is freed)
   std::string function;   // qualified name on 3.11+, the code's name before
   std::string file;
+  int first_line = 0;     // the code's co_firstlineno
   int line = -1;          // -1: the instruction has no line
   std::vector<Local> locals;
 };

@@ -1,0 +1,415 @@
+// `pyrewind sample PID -o FILE [--rate HZ] [--duration S] [--idle]` and
+// `pyrewind sample -o FILE [options] -- python3 app.py ...`: every thread's Python stack, every
+// period, read from outside the process (injector/inspect/, as `dump` does: no ptrace stop, no
+// GIL, nothing run in the target), written as Sample packets into a recording of mode "sample".
+//
+// The target runs on while it is read, so a stack can be torn; a thread whose stack does not
+// check out gives no sample at that tick, and the summary counts it as dropped. Idle samples
+// (the OS thread not running) are always recorded, flagged; --idle only tells the profiles
+// (stats, exports) to count them, as py-spy's --idle does.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "collector/src/packet_validator.h"
+#include "collector/src/recording_writer.h"
+#include "injector/inspect/python_process.h"
+#include "injector/inspect/python_stacks.h"
+#include "injector/launch/launcher.h"
+#include "pyrewind/v1/trace.pb.h"
+#include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/recording_setup.h"
+#include "tools/pyrewind/sampling.h"
+
+namespace pyrewind::cli {
+namespace {
+
+volatile sig_atomic_t g_signal = 0;
+void on_signal(int sig) { g_signal = sig; }
+
+// Installs `handler` for `signals` for the lifetime of the object, then restores them.
+class SignalScope {
+ public:
+  SignalScope(std::initializer_list<int> signals, void (*handler)(int)) {
+    struct sigaction action {};
+    action.sa_handler = handler;
+    sigemptyset(&action.sa_mask);
+    for (int sig : signals) {
+      saved_.push_back({sig, {}});
+      sigaction(sig, &action, &saved_.back().second);
+    }
+  }
+  ~SignalScope() {
+    for (auto& [sig, old] : saved_) sigaction(sig, &old, nullptr);
+  }
+  SignalScope(const SignalScope&) = delete;
+  SignalScope& operator=(const SignalScope&) = delete;
+
+ private:
+  std::vector<std::pair<int, struct sigaction>> saved_;
+};
+
+std::string read_link(const std::string& path) {
+  char buffer[PATH_MAX];
+  const ssize_t n = readlink(path.c_str(), buffer, sizeof buffer);
+  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+}
+
+// Turns snapshots into the recording's packets: strings, code objects and threads defined once
+// (the writer re-states them per chunk), then one Sample per thread.
+class SampleRecorder {
+ public:
+  explicit SampleRecorder(collector::RecordingWriter& writer) : writer_(writer) {}
+
+  void add(const inspect::ThreadStack& thread, bool gil_known, uint64_t time_ns) {
+    ids_.clear();
+    v1::Sample& sample = *packet_.mutable_sample();
+    sample.Clear();
+    for (const inspect::Frame& frame : thread.frames) {
+      ids_.push_back(code_id(frame));
+      sample.add_code_ids(ids_.back());
+      sample.add_lines(frame.line > 0 ? static_cast<uint32_t>(frame.line) : 0);
+    }
+    const uint32_t index = thread_index(thread);
+    sample.set_thread(index);
+    sample.set_time_ns(time_ns);
+    sample.set_gil(gil_known && thread.holds_gil);
+    sample.set_idle(is_idle(thread));
+    packet_.SerializeToString(&bytes_);
+    writer_.add_sample(index, time_ns, ids_.data(), ids_.size(), bytes_);
+  }
+
+ private:
+  struct Thread {
+    uint32_t index = 0;
+    pid_t native_id = 0;
+    std::string name;
+  };
+
+  uint64_t string_id(const std::string& text) {
+    auto [it, inserted] = strings_.try_emplace(text, strings_.size() + 1);
+    if (inserted) {
+      v1::Packet def;
+      def.mutable_string_def()->set_id(it->second);
+      def.mutable_string_def()->set_text(collector::to_valid_utf8(text));
+      writer_.add_string(it->second, def.SerializeAsString());
+    }
+    return it->second;
+  }
+
+  uint64_t code_id(const inspect::Frame& frame) {
+    bool is_new = false;
+    const uint64_t id = codes_.intern(frame, &is_new);
+    if (is_new) {
+      const uint64_t file = string_id(frame.file), name = string_id(frame.function);
+      v1::Packet def;
+      v1::CodeDef& code = *def.mutable_code_def();
+      code.set_id(id);
+      code.set_file_name_id(file);
+      code.set_qualified_name_id(name);
+      code.set_first_line(frame.first_line > 0 ? static_cast<uint32_t>(frame.first_line) : 0);
+      writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
+    }
+    return id;
+  }
+
+  // A thread is known by its threading.get_ident(); a new OS thread behind the same ident (one
+  // ended, another started) gets a new index, and a renamed thread is announced again.
+  uint32_t thread_index(const inspect::ThreadStack& stack) {
+    auto [it, inserted] = threads_.try_emplace(stack.pthread_id);
+    Thread& t = it->second;
+    const bool reused = !inserted && t.native_id && stack.native_id && t.native_id != stack.native_id;
+    if (!inserted && !reused && t.name == stack.os_name && (t.native_id || !stack.native_id)) return t.index;
+    if (inserted || reused) t.index = next_thread_++;
+    t.native_id = stack.native_id;
+    t.name = stack.os_name;
+    v1::Packet start;
+    v1::ThreadStart& s = *start.mutable_thread_start();
+    s.set_thread(t.index);
+    s.set_native_id(static_cast<uint64_t>(t.native_id));
+    s.set_name(collector::to_valid_utf8(t.name));
+    s.set_ident(stack.pthread_id);
+    writer_.add_thread(t.index, static_cast<uint64_t>(t.native_id), t.name, start.SerializeAsString());
+    return t.index;
+  }
+
+  collector::RecordingWriter& writer_;
+  CodeTable codes_;
+  std::unordered_map<std::string, uint64_t> strings_;
+  std::unordered_map<uint64_t, Thread> threads_;
+  uint32_t next_thread_ = 0;
+  v1::Packet packet_;
+  std::string bytes_;
+  std::vector<uint64_t> ids_;
+};
+
+// The program of `sample -- ...`, started directly (no agent): it stays in our process group,
+// so Ctrl-C reaches it from the terminal; exec failures come back through a close-on-exec pipe.
+class Child {
+ public:
+  static std::unique_ptr<Child> start(const std::vector<std::string>& command, std::string* error) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      *error = std::strerror(errno);
+      return nullptr;
+    }
+    std::vector<char*> argv;
+    for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0) {
+      *error = std::strerror(errno);
+      close(fds[0]);
+      close(fds[1]);
+      return nullptr;
+    }
+    if (pid == 0) {
+      close(fds[0]);
+      execvp(argv[0], argv.data());
+      const int err = errno;
+      (void)!write(fds[1], &err, sizeof err);
+      _exit(127);
+    }
+    close(fds[1]);
+    int err = 0;
+    ssize_t n;
+    do n = read(fds[0], &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    std::unique_ptr<Child> child(new Child(pid));
+    if (n == sizeof err) {
+      child->reap(true);
+      *error = std::strerror(err);
+      return nullptr;
+    }
+    return child;
+  }
+  ~Child() { reap(true); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // True once the child has exited (and was reaped).
+  bool reap(bool block) {
+    while (!reaped_) {
+      const pid_t r = waitpid(pid_, &status_, block ? 0 : WNOHANG);
+      if (r == pid_) reaped_ = true;
+      else if (r == 0 || errno != EINTR) break;
+    }
+    return reaped_;
+  }
+  int status() const { return status_; }
+
+ private:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  int status_ = 0;
+  bool reaped_ = false;
+};
+
+v1::RecordingHeader make_header(const SampleOptions& options, const inspect::PythonTarget* target, pid_t pid,
+                                uint64_t start_ns) {
+  v1::RecordingHeader header = base_header(start_ns, "sample");
+  header.set_sample_rate_hz(options.rate_hz);
+  header.set_sample_idle(options.idle);
+  header.set_python_implementation("cpython");
+  if (target) {
+    header.set_python_version(target->version);
+    int major = 0, minor = 0, micro = 0;
+    std::sscanf(target->version.c_str(), "%d.%d.%d", &major, &minor, &micro);
+    header.set_python_hexversion(static_cast<uint32_t>(major << 24 | minor << 16 | micro << 8));
+  }
+  header.set_pid(static_cast<uint64_t>(pid));
+  const std::string proc = "/proc/" + std::to_string(pid);
+  for (const std::string& arg : options.command.empty() ? process_arguments(pid) : options.command)
+    header.add_argv(collector::to_valid_utf8(arg));
+  header.set_cwd(collector::to_valid_utf8(read_link(proc + "/cwd")));
+  header.set_executable(collector::to_valid_utf8(read_link(proc + "/exe")));
+  return header;
+}
+
+struct Counts {
+  uint64_t samples = 0;
+  uint64_t dropped = 0;
+};
+
+// One tick: every thread's stack into the recording; torn threads counted as dropped. False
+// when the interpreter could not be read at all.
+bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, uint64_t start_ns, Counts* counts) {
+  static const inspect::StackOptions kOptions;  // no locals
+  inspect::Snapshot snapshot;
+  std::string error;
+  const uint64_t time_ns = monotonic_ns() - start_ns;
+  if (!reader.read(kOptions, &snapshot, &error)) return false;
+  for (const inspect::ThreadStack& thread : snapshot.threads) {
+    if (!thread.error.empty()) {
+      ++counts->dropped;
+      continue;
+    }
+    recorder.add(thread, snapshot.gil_known, time_ns);
+    ++counts->samples;
+  }
+  return true;
+}
+
+int sample_process(const SampleOptions& options) {
+  const pid_t pid = options.pid;
+  inspect::ProcessMemory memory(pid);
+  const inspect::LocateResult located = inspect::locate_python(pid, memory);
+  if (located.status != inspect::LocateStatus::kOk) return locate_failure(located);
+
+  const uint64_t start_ns = monotonic_ns();
+  std::string error;
+  auto writer = collector::RecordingWriter::create(options.output, make_header(options, &located.target, pid, start_ns),
+                                                   &error);
+  if (!writer) {
+    say("%s", error.c_str());
+    return kExitIoError;
+  }
+  SignalScope signals({SIGINT, SIGTERM, SIGHUP}, on_signal);
+  inspect::StackReader reader(located.target, memory);
+  SampleRecorder recorder(*writer);
+  Counts counts;
+  Ticker ticker(options.rate_hz);
+  const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
+  bool exited = false;
+  while (!g_signal && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
+    if (!sample_once(reader, recorder, start_ns, &counts)) {
+      if (!process_alive(pid)) {
+        exited = true;
+        break;
+      }
+      ++counts.dropped;
+    }
+    ticker.wait();
+  }
+  v1::RecordingSummary extras;
+  extras.set_target_exited(exited);
+  extras.set_dropped_samples(counts.dropped);
+  if (!writer->finish(extras)) {
+    say("%s", writer->error().c_str());
+    return kExitIoError;
+  }
+  if (!options.quiet)
+    say("sampled %llu stacks (%llu dropped) of process %d to %s", static_cast<unsigned long long>(counts.samples),
+        static_cast<unsigned long long>(counts.dropped), static_cast<int>(pid), options.output.c_str());
+  return kExitOk;
+}
+
+// Everything but the final exit; `*kill_signal` is set when pyrewind must die by a signal.
+int sample_program(const SampleOptions& options, int* kill_signal) {
+  const uint64_t start_ns = monotonic_ns();
+  // An unwritable output fails before the program runs; the recording itself is created once
+  // the interpreter is found, since its header names the Python version.
+  if (FILE* probe = std::fopen(options.output.c_str(), "w")) {
+    std::fclose(probe);
+  } else {
+    say("cannot create %s: %s", options.output.c_str(), std::strerror(errno));
+    return kExitIoError;
+  }
+  std::string error;
+  std::unique_ptr<Child> child = Child::start(options.command, &error);
+  if (!child) {
+    unlink(options.output.c_str());
+    say("cannot execute %s: %s", options.command[0].c_str(), error.c_str());
+    return kExitNotPython;
+  }
+  // After the fork, so the program keeps the dispositions pyrewind was started with: Ctrl-C
+  // and Ctrl-\ reach it from the terminal while pyrewind outlives it to finish the file;
+  // SIGTERM and SIGHUP sent to pyrewind alone are passed on.
+  SignalScope ignored({SIGINT, SIGQUIT}, SIG_IGN);
+  SignalScope forwarded({SIGTERM, SIGHUP}, on_signal);
+  const pid_t pid = child->pid();
+  inspect::ProcessMemory memory(pid);
+  inspect::LocateResult located;
+  std::unique_ptr<collector::RecordingWriter> writer;
+  std::unique_ptr<inspect::StackReader> reader;
+  std::unique_ptr<SampleRecorder> recorder;
+  Counts counts;
+  bool sampled = false;  // a snapshot was read: from then on a failed read is a dropped sample
+  Ticker ticker(options.rate_hz);
+  const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
+  while (!child->reap(false)) {
+    if (g_signal) {
+      kill(pid, g_signal);
+      g_signal = 0;
+    }
+    if (!writer) {
+      // Until the interpreter's image is mapped (the dynamic loader runs first) it is not
+      // found; looked for every millisecond, so sampling starts with the program.
+      located = inspect::locate_python(pid, memory);
+      if (located.status == inspect::LocateStatus::kOk) {
+        writer = collector::RecordingWriter::create(options.output, make_header(options, &located.target, pid, start_ns),
+                                                    &error);
+        if (!writer) {
+          say("%s; the program runs on unsampled", error.c_str());
+          break;
+        }
+        reader = std::make_unique<inspect::StackReader>(located.target, memory);
+        recorder = std::make_unique<SampleRecorder>(*writer);
+      }
+    }
+    if (reader && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
+      if (sample_once(*reader, *recorder, start_ns, &counts))
+        sampled = true;
+      else if (sampled && process_alive(pid))
+        ++counts.dropped;
+    }
+    if (writer)
+      ticker.wait();
+    else
+      usleep(1000);
+  }
+  child->reap(true);
+  const int status = child->status();
+  int code = kExitOk;
+  if (!writer) {
+    if (error.empty()) {
+      say("%s was not sampled: %s", options.command[0].c_str(),
+          located.message.empty() ? "it exited before its interpreter was found" : located.message.c_str());
+      unlink(options.output.c_str());
+    }
+  } else {
+    v1::RecordingSummary extras;
+    extras.set_target_exited(true);
+    extras.set_exit_status(injector::exit_status_of(status));
+    extras.set_dropped_samples(counts.dropped);
+    if (!writer->finish(extras))
+      say("error: %s", writer->error().c_str());
+    else if (!options.quiet)
+      say("sampled %llu stacks (%llu dropped) to %s", static_cast<unsigned long long>(counts.samples),
+          static_cast<unsigned long long>(counts.dropped), options.output.c_str());
+  }
+  if (WIFSIGNALED(status)) {
+    *kill_signal = WTERMSIG(status);
+    return 128 + WTERMSIG(status);
+  }
+  if (WIFEXITED(status)) code = WEXITSTATUS(status);
+  return code;
+}
+
+}  // namespace
+
+int sample_command(const SampleOptions& options) {
+  if (options.pid < 0 || (options.pid == 0 && options.command.empty())) {
+    say("not a process id: pyrewind sample PID -o FILE, or pyrewind sample -o FILE -- python3 app.py");
+    return kExitUsage;
+  }
+  if (options.pid > 0) return sample_process(options);
+  int kill_signal = 0;
+  const int code = sample_program(options, &kill_signal);  // releases everything before a signal death
+  if (kill_signal > 0) return die_by_signal(kill_signal);
+  return code;
+}
+
+}  // namespace pyrewind::cli
