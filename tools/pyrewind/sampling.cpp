@@ -52,8 +52,9 @@ Ticker::Ticker(uint32_t hz) : period_ns_(1000000000ull / (hz ? hz : 1)), next_ns
 
 void Ticker::wait() {
   next_ns_ += period_ns_;
+  // A tick a little late is taken at once; whole periods missed are skipped.
   const uint64_t now = monotonic_ns();
-  if (next_ns_ <= now) next_ns_ = now + period_ns_ - (now - next_ns_) % period_ns_;
+  if (next_ns_ + period_ns_ <= now) next_ns_ = now - (now - next_ns_) % period_ns_;
   timespec at{static_cast<time_t>(next_ns_ / 1000000000ull), static_cast<long>(next_ns_ % 1000000000ull)};
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr);
 }

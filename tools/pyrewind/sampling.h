@@ -24,8 +24,8 @@ uint64_t monotonic_ns();
 // The process's argv, from /proc/PID/cmdline (empty when it cannot be read).
 std::vector<std::string> process_arguments(pid_t pid);
 
-// Ticks at a fixed rate on absolute deadlines (CLOCK_MONOTONIC): a tick that comes late skips
-// the periods it missed rather than bursting to catch up.
+// Ticks at a fixed rate on absolute deadlines (CLOCK_MONOTONIC): a late tick comes at once,
+// but whole periods missed are skipped rather than caught up in a burst.
 class Ticker {
  public:
   explicit Ticker(uint32_t hz);
