@@ -7,12 +7,11 @@
 // check out gives no sample at that tick, and the summary counts it as dropped. Idle samples
 // (the OS thread not running) are always recorded, flagged; --idle only tells the profiles
 // (stats, exports) to count them, as py-spy's --idle does.
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +25,7 @@
 #include "injector/inspect/python_process.h"
 #include "injector/inspect/python_stacks.h"
 #include "injector/launch/launcher.h"
+#include "injector/launch/python_probe.h"
 #include "pyrewind/v1/trace.pb.h"
 #include "tools/pyrewind/commands.h"
 #include "tools/pyrewind/recording_setup.h"
@@ -33,31 +33,6 @@
 
 namespace pyrewind::cli {
 namespace {
-
-volatile sig_atomic_t g_signal = 0;
-void on_signal(int sig) { g_signal = sig; }
-
-// Installs `handler` for `signals` for the lifetime of the object, then restores them.
-class SignalScope {
- public:
-  SignalScope(std::initializer_list<int> signals, void (*handler)(int)) {
-    struct sigaction action {};
-    action.sa_handler = handler;
-    sigemptyset(&action.sa_mask);
-    for (int sig : signals) {
-      saved_.push_back({sig, {}});
-      sigaction(sig, &action, &saved_.back().second);
-    }
-  }
-  ~SignalScope() {
-    for (auto& [sig, old] : saved_) sigaction(sig, &old, nullptr);
-  }
-  SignalScope(const SignalScope&) = delete;
-  SignalScope& operator=(const SignalScope&) = delete;
-
- private:
-  std::vector<std::pair<int, struct sigaction>> saved_;
-};
 
 std::string read_link(const std::string& path) {
   char buffer[PATH_MAX];
@@ -153,70 +128,6 @@ class SampleRecorder {
   std::vector<uint64_t> ids_;
 };
 
-// The program of `sample -- ...`, started directly (no agent): it stays in our process group,
-// so Ctrl-C reaches it from the terminal; exec failures come back through a close-on-exec pipe.
-class Child {
- public:
-  static std::unique_ptr<Child> start(const std::vector<std::string>& command, std::string* error) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-      *error = std::strerror(errno);
-      return nullptr;
-    }
-    std::vector<char*> argv;
-    for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    const pid_t pid = fork();
-    if (pid < 0) {
-      *error = std::strerror(errno);
-      close(fds[0]);
-      close(fds[1]);
-      return nullptr;
-    }
-    if (pid == 0) {
-      close(fds[0]);
-      execvp(argv[0], argv.data());
-      const int err = errno;
-      (void)!write(fds[1], &err, sizeof err);
-      _exit(127);
-    }
-    close(fds[1]);
-    int err = 0;
-    ssize_t n;
-    do n = read(fds[0], &err, sizeof err);
-    while (n < 0 && errno == EINTR);
-    close(fds[0]);
-    std::unique_ptr<Child> child(new Child(pid));
-    if (n == sizeof err) {
-      child->reap(true);
-      *error = std::strerror(err);
-      return nullptr;
-    }
-    return child;
-  }
-  ~Child() { reap(true); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  // True once the child has exited (and was reaped).
-  bool reap(bool block) {
-    while (!reaped_) {
-      const pid_t r = waitpid(pid_, &status_, block ? 0 : WNOHANG);
-      if (r == pid_) reaped_ = true;
-      else if (r == 0 || errno != EINTR) break;
-    }
-    return reaped_;
-  }
-  int status() const { return status_; }
-
- private:
-  explicit Child(pid_t pid) : pid_(pid) {}
-  pid_t pid_;
-  int status_ = 0;
-  bool reaped_ = false;
-};
-
 v1::RecordingHeader make_header(const SampleOptions& options, const inspect::PythonTarget* target, pid_t pid,
                                 uint64_t start_ns) {
   v1::RecordingHeader header = base_header(start_ns, "sample");
@@ -276,14 +187,14 @@ int sample_process(const SampleOptions& options) {
     say("%s", error.c_str());
     return kExitIoError;
   }
-  SignalScope signals({SIGINT, SIGTERM, SIGHUP}, on_signal);
+  catch_stop_signals();
   inspect::StackReader reader(located.target, memory);
   SampleRecorder recorder(*writer);
   Counts counts;
   Ticker ticker(options.rate_hz);
   const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
   bool exited = false;
-  while (!g_signal && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
+  while (!stop_requested() && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
     if (!sample_once(reader, recorder, start_ns, &counts)) {
       if (!process_alive(pid)) {
         exited = true;
@@ -318,17 +229,24 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
     return kExitIoError;
   }
   std::string error;
-  std::unique_ptr<Child> child = Child::start(options.command, &error);
-  if (!child) {
+  injector::LaunchSpec spec;  // no preload library: the program runs as it is
+  spec.argv = options.command;
+  int error_number = 0;
+  if (!injector::resolve_executable(options.command[0], std::getenv("PATH"), &spec.executable, &error_number)) {
     unlink(options.output.c_str());
-    say("cannot execute %s: %s", options.command[0].c_str(), error.c_str());
+    say("%s: %s", options.command[0].c_str(),
+        error_number == ENOENT ? "command not found" : std::strerror(error_number));
     return kExitNotPython;
   }
-  // After the fork, so the program keeps the dispositions pyrewind was started with: Ctrl-C
-  // and Ctrl-\ reach it from the terminal while pyrewind outlives it to finish the file;
-  // SIGTERM and SIGHUP sent to pyrewind alone are passed on.
-  SignalScope ignored({SIGINT, SIGQUIT}, SIG_IGN);
-  SignalScope forwarded({SIGTERM, SIGHUP}, on_signal);
+  // As for `run`: Ctrl-C reaches the program from the terminal, pyrewind outlives it to finish
+  // the file, SIGTERM and friends sent to pyrewind are passed on (injector/launch/launcher.h).
+  std::unique_ptr<injector::TracedChild> child = injector::TracedChild::prepare(spec, &error);
+  int exec_errno = 0;
+  if (!child || !child->start(&error, &exec_errno)) {
+    unlink(options.output.c_str());
+    say("cannot execute %s: %s", options.command[0].c_str(), error.c_str());
+    return child ? kExitNotPython : kExitInternal;
+  }
   const pid_t pid = child->pid();
   inspect::ProcessMemory memory(pid);
   inspect::LocateResult located;
@@ -339,11 +257,7 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
   bool sampled = false;  // a snapshot was read: from then on a failed read is a dropped sample
   Ticker ticker(options.rate_hz);
   const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
-  while (!child->reap(false)) {
-    if (g_signal) {
-      kill(pid, g_signal);
-      g_signal = 0;
-    }
+  while (!child->wait_exit(0)) {
     if (!writer) {
       // Until the interpreter's image is mapped (the dynamic loader runs first) it is not
       // found; looked for every millisecond, so sampling starts with the program.
@@ -370,8 +284,7 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
     else
       usleep(1000);
   }
-  child->reap(true);
-  const int status = child->status();
+  const int status = child->reap();
   int code = kExitOk;
   if (!writer) {
     if (error.empty()) {

@@ -22,9 +22,6 @@
 namespace pyrewind::cli {
 namespace {
 
-volatile sig_atomic_t g_stop = 0;
-void on_stop(int) { g_stop = 1; }
-
 struct Tally {
   uint64_t own = 0, total = 0;
 };
@@ -107,10 +104,7 @@ int top_command(const TopOptions& options) {
   const inspect::LocateResult located = inspect::locate_python(pid, memory);
   if (located.status != inspect::LocateStatus::kOk) return locate_failure(located);
 
-  struct sigaction action {};
-  action.sa_handler = on_stop;
-  sigemptyset(&action.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
+  catch_stop_signals();
   signal(SIGPIPE, SIG_IGN);
 
   const bool redraw = options.once == 0 && isatty(STDOUT_FILENO);
@@ -122,7 +116,7 @@ int top_command(const TopOptions& options) {
   uint64_t refresh_start = monotonic_ns();
   uint32_t refreshes = 0;
   bool exited = false;
-  while (!g_stop && !exited) {
+  while (!stop_requested() && !exited) {
     inspect::Snapshot snapshot;
     std::string error;
     if (reader.read(stack_options, &snapshot, &error))

@@ -21,6 +21,10 @@ int locate_failure(const inspect::LocateResult& located);
 
 uint64_t monotonic_ns();
 
+// Ctrl-C, SIGTERM and SIGHUP end sampling (the loop checks stop_requested() every tick).
+void catch_stop_signals();
+bool stop_requested();
+
 // The process's argv, from /proc/PID/cmdline (empty when it cannot be read).
 std::vector<std::string> process_arguments(pid_t pid);
 
