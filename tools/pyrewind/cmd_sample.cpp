@@ -47,12 +47,10 @@ class SampleRecorder {
   explicit SampleRecorder(collector::RecordingWriter& writer) : writer_(writer) {}
 
   void add(const inspect::ThreadStack& thread, bool gil_known, uint64_t time_ns) {
-    ids_.clear();
     v1::Sample& sample = *packet_.mutable_sample();
     sample.Clear();
     for (const inspect::Frame& frame : thread.frames) {
-      ids_.push_back(code_id(frame));
-      sample.add_code_ids(ids_.back());
+      sample.add_code_ids(code_id(frame));
       sample.add_lines(frame.line > 0 ? static_cast<uint32_t>(frame.line) : 0);
     }
     const uint32_t index = thread_index(thread);
@@ -61,7 +59,7 @@ class SampleRecorder {
     sample.set_gil(gil_known && thread.holds_gil);
     sample.set_idle(is_idle(thread));
     packet_.SerializeToString(&bytes_);
-    writer_.add_sample(index, time_ns, ids_.data(), ids_.size(), bytes_);
+    writer_.add_sample(index, time_ns, sample.code_ids().data(), static_cast<size_t>(sample.code_ids_size()), bytes_);
   }
 
  private:
@@ -125,21 +123,19 @@ class SampleRecorder {
   uint32_t next_thread_ = 0;
   v1::Packet packet_;
   std::string bytes_;
-  std::vector<uint64_t> ids_;
 };
 
-v1::RecordingHeader make_header(const SampleOptions& options, const inspect::PythonTarget* target, pid_t pid,
+v1::RecordingHeader make_header(const SampleOptions& options, const inspect::PythonTarget& target, pid_t pid,
                                 uint64_t start_ns) {
   v1::RecordingHeader header = base_header(start_ns, "sample");
   header.set_sample_rate_hz(options.rate_hz);
   header.set_sample_idle(options.idle);
   header.set_python_implementation("cpython");
-  if (target) {
-    header.set_python_version(target->version);
-    int major = 0, minor = 0, micro = 0;
-    std::sscanf(target->version.c_str(), "%d.%d.%d", &major, &minor, &micro);
-    header.set_python_hexversion(static_cast<uint32_t>(major << 24 | minor << 16 | micro << 8));
-  }
+  header.set_python_version(target.version);
+  // PY_VERSION_HEX without the release level, which the memory does not tell.
+  int major = 0, minor = 0, micro = 0;
+  std::sscanf(target.version.c_str(), "%d.%d.%d", &major, &minor, &micro);
+  header.set_python_hexversion(static_cast<uint32_t>(major << 24 | minor << 16 | micro << 8));
   header.set_pid(static_cast<uint64_t>(pid));
   const std::string proc = "/proc/" + std::to_string(pid);
   for (const std::string& arg : options.command.empty() ? process_arguments(pid) : options.command)
@@ -181,7 +177,7 @@ int sample_process(const SampleOptions& options) {
 
   const uint64_t start_ns = monotonic_ns();
   std::string error;
-  auto writer = collector::RecordingWriter::create(options.output, make_header(options, &located.target, pid, start_ns),
+  auto writer = collector::RecordingWriter::create(options.output, make_header(options, located.target, pid, start_ns),
                                                    &error);
   if (!writer) {
     say("%s", error.c_str());
@@ -263,7 +259,7 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
       // found; looked for every millisecond, so sampling starts with the program.
       located = inspect::locate_python(pid, memory);
       if (located.status == inspect::LocateStatus::kOk) {
-        writer = collector::RecordingWriter::create(options.output, make_header(options, &located.target, pid, start_ns),
+        writer = collector::RecordingWriter::create(options.output, make_header(options, located.target, pid, start_ns),
                                                     &error);
         if (!writer) {
           say("%s; the program runs on unsampled", error.c_str());
