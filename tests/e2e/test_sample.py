@@ -11,6 +11,7 @@ import collections
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -284,3 +285,26 @@ def test_sample_of_a_missing_process(pyrewind, work):
         res = run([pyrewind.path] + command)
         assert res.returncode == EXIT_NO_PROCESS, res.describe()
         assert res.stderr == b"pyrewind: no such process: %d (check the PID with ps)\n" % gone.pid
+
+
+def test_a_killed_sampler_leaves_a_readable_recording(pyrewind, interp, start_target, work):
+    """The writer's chunks are whole on disk: what a SIGKILLed sampler flushed reads back, and
+    the counts come from the chunks (the dropped samples, kept only in the summary, are unknown)."""
+    target = start_target(TARGET, "30")
+    out = work / "killed.rwd"
+    sampler = subprocess.Popen([pyrewind.path, "sample", str(target.pid), "-o", str(out), "--rate", "1000"],
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 2048):
+            time.sleep(0.1)  # the chunk being filled is written every second
+    finally:
+        sampler.kill()
+        sampler.wait()
+        sampler.stderr.close()
+    meta = info(pyrewind, out)
+    assert meta["status"] != "complete" and meta["sample_count"] > 0, meta
+    assert meta["sample_count"] == len(jsonl(pyrewind, out))
+    res = run([pyrewind.path, "info", str(out)])
+    assert b"Dropped:       unknown" in res.stdout, res.describe()
+    assert run([pyrewind.path, "stats", str(out)]).returncode == 0

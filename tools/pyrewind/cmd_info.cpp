@@ -113,8 +113,10 @@ void print_samples(FILE* out, const reader::Recording& rec) {
   const v1::RecordingSummary& s = rec.summary();
   fprintf(out, "Samples:       %" PRIu64 ", every thread %u times a second%s\n", s.sample_count(), h.sample_rate_hz(),
           h.sample_idle() ? "; idle samples counted in profiles (--idle)" : "");
-  fprintf(out, "Dropped:       %" PRIu64 " samples (stack changed while read)%s\n", s.dropped_samples(),
-          rec.finished() ? "" : "; unknown past the damage");
+  if (rec.finished())
+    fprintf(out, "Dropped:       %" PRIu64 " samples (stack changed while read)\n", s.dropped_samples());
+  else
+    fprintf(out, "Dropped:       unknown (counted in the summary, which was not written)\n");
   fprintf(out, "Threads:       %d\n", s.threads_size());
   if (s.threads_size() > 0) {
     fprintf(out, "  %5s  %10s  %12s  %s\n", "index", "native id", "samples", "name");

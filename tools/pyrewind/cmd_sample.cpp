@@ -62,6 +62,8 @@ class SampleRecorder {
     writer_.add_sample(index, time_ns, sample.code_ids().data(), static_cast<size_t>(sample.code_ids_size()), bytes_);
   }
 
+  void flush() { writer_.flush_chunk(); }
+
  private:
   struct Thread {
     uint32_t index = 0;
@@ -145,9 +147,14 @@ v1::RecordingHeader make_header(const SampleOptions& options, const inspect::Pyt
   return header;
 }
 
+// As the collector of `run` does, the chunk being filled is written every second, so a
+// sampler that is killed loses at most that much.
+constexpr uint64_t kFlushIntervalNs = 1000000000;
+
 struct Counts {
   uint64_t samples = 0;
   uint64_t dropped = 0;
+  uint64_t flushed_ns = 0;  // when the chunk was last written
 };
 
 // One tick: every thread's stack into the recording; torn threads counted as dropped. False
@@ -165,6 +172,10 @@ bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, uint64_
     }
     recorder.add(thread, snapshot.gil_known, time_ns);
     ++counts->samples;
+  }
+  if (time_ns - counts->flushed_ns >= kFlushIntervalNs) {
+    counts->flushed_ns = time_ns;
+    recorder.flush();
   }
   return true;
 }
