@@ -583,6 +583,5 @@ bool RecordingWriter::failed() const { return impl_->failed; }
 const std::string& RecordingWriter::error() const { return impl_->error; }
 uint64_t RecordingWriter::bytes_written() const { return impl_->offset; }
 uint64_t RecordingWriter::events_written() const { return impl_->events; }
-uint64_t RecordingWriter::samples_written() const { return impl_->samples; }
 
 }  // namespace pyrewind::collector

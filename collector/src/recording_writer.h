@@ -64,7 +64,6 @@ class RecordingWriter {
   const std::string& error() const;
   uint64_t bytes_written() const;
   uint64_t events_written() const;
-  uint64_t samples_written() const;
 
  private:
   RecordingWriter();
