@@ -47,6 +47,26 @@ def base_env(**extra):
     return env
 
 
+class ReadyTarget:
+    """A program that prints one JSON line once it is ready (programs/dump_target.py,
+    programs/sample_target.py): `started` is that line, `pid` its "pid"."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
+        first = self.proc.stdout.readline()
+        if not first:
+            self.proc.kill()
+            raise AssertionError("target did not start: %s" % self.proc.stderr.read().decode(errors="replace"))
+        self.started = json.loads(first)
+        self.pid = self.started["pid"]
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
 class Interpreter:
     def __init__(self, path, version, minor, hexversion):
         self.path = path

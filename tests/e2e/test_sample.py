@@ -15,28 +15,11 @@ import time
 
 import pytest
 
-from e2e_util import EXIT_NOT_PYTHON, base_env, program, run
+from e2e_util import EXIT_NOT_PYTHON, ReadyTarget, program, run
 
 TARGET = program("sample_target.py")
 CHURN = program("dump_target.py")
 EXIT_NO_PROCESS = 7
-
-
-class Target:
-    def __init__(self, python, args):
-        self.proc = subprocess.Popen([python] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
-        first = self.proc.stdout.readline()
-        if not first:
-            self.proc.kill()
-            raise AssertionError("target did not start: %s" % self.proc.stderr.read().decode(errors="replace"))
-        self.started = json.loads(first)
-        self.pid = self.started["pid"]
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
 
 
 @pytest.fixture
@@ -44,7 +27,7 @@ def start_target(interp):
     started = []
 
     def start(*args):
-        started.append(Target(interp.path, list(args)))
+        started.append(ReadyTarget([interp.path] + list(args)))
         return started[-1]
 
     yield start
@@ -55,7 +38,7 @@ def start_target(interp):
 @pytest.fixture(scope="module")
 def hot_recording(tmp_path_factory, pyrewind, interp):
     """A CPU-bound target sampled by PID for 1.5 s at 500 Hz, and its samples."""
-    target = Target(interp.path, [TARGET, "8"])
+    target = ReadyTarget([interp.path, TARGET, "8"])
     try:
         out = tmp_path_factory.mktemp("sample") / "hot.rwd"
         res = run([pyrewind.path, "sample", str(target.pid), "-o", str(out), "--rate", "500", "--duration", "1.5"],
@@ -308,3 +291,17 @@ def test_a_killed_sampler_leaves_a_readable_recording(pyrewind, interp, start_ta
     res = run([pyrewind.path, "info", str(out)])
     assert b"Dropped:       unknown" in res.stdout, res.describe()
     assert run([pyrewind.path, "stats", str(out)]).returncode == 0
+
+
+def test_idle_samples_count_in_profiles_with_idle(pyrewind, interp, start_target, work):
+    target = start_target(TARGET, "30")
+    out = work / "idle.rwd"
+    res = run([pyrewind.path, "sample", str(target.pid), "-o", str(out), "--rate", "200", "--duration", "0.5",
+               "--idle"], timeout=60)
+    assert res.returncode == 0, res.describe()
+    samples = jsonl(pyrewind, out)
+    assert any(s["idle"] for s in samples) and info(pyrewind, out)["sample_idle"] is True
+    stats = json.loads(run([pyrewind.path, "stats", str(out), "--format", "json"]).stdout)
+    assert stats["samples"] == len(samples)
+    nap = next(f for f in stats["functions"] if f["function"] == "nap")
+    assert nap["own_samples"] >= sum(1 for s in samples if s["idle"] and s["stack"] and s["stack"][0]["func"] == "nap")

@@ -305,6 +305,56 @@ void write_sampled(std::string& out, const analysis::SampleStats& stats, const r
   }
 }
 
+// The profile of a sample recording into `out` (warnings on stderr).
+void sampled_profile(const StatsOptions& options, const analysis::Range& range, const reader::Recording& recording,
+                     reader::Timeline& timeline, std::string& out) {
+  analysis::SampleStats samples;
+  NoSpans no_spans;  // a sample recording has no events: the builder only keeps the range
+  analysis::SpanBuilder builder(range, no_spans);
+  {
+    analysis::Progress progress("reading", recording.data_end() - recording.data_begin());
+    analysis::scan(recording, timeline, builder, progress, [](const reader::Step&) { return true; },
+                   [&](const reader::SampleStep& sample) {
+                     samples.add(sample);
+                     return true;
+                   });
+  }
+  if (!timeline.error().empty())
+    std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu samples before it\n",
+                 options.file.c_str(), timeline.error().c_str(),
+                 static_cast<unsigned long long>(timeline.samples_read()));
+  if (samples.samples() == 0)
+    std::fprintf(stderr, "pyrewind: warning: %s: no samples in the range selected\n", options.file.c_str());
+  write_sampled(out, samples, timeline, recording, analysis::SampleSelection(recording, range).period_ns(),
+                options.format == "json", options.file);
+}
+
+// The profile of a traced recording into `out` (warnings on stderr).
+void traced_profile(const StatsOptions& options, const analysis::Range& range, const reader::Recording& recording,
+                    reader::Timeline& timeline, std::string& out) {
+  analysis::StatsCollector stats;
+  analysis::SpanBuilder builder(range, stats);
+  {
+    analysis::Progress progress("reading", recording.data_end() - recording.data_begin());
+    analysis::scan(recording, timeline, builder, progress, [&](const reader::Step& step) {
+      stats.on_step(step);
+      return true;
+    });
+  }
+  if (!timeline.error().empty())
+    std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu events before it\n",
+                 options.file.c_str(), timeline.error().c_str(),
+                 static_cast<unsigned long long>(timeline.events_read()));
+  if (!builder.started())
+    std::fprintf(stderr, "pyrewind: warning: %s: no events in the range selected\n", options.file.c_str());
+
+  const Report report = make_report(stats, timeline);
+  if (options.format == "json")
+    write_json(out, report);
+  else
+    write_text(out, report, options.file);
+}
+
 }  // namespace
 
 int stats_command(const StatsOptions& options) {
@@ -325,53 +375,10 @@ int stats_command(const StatsOptions& options) {
   }
 
   reader::Timeline timeline(*recording);
-  if (recording->header().mode() == "sample") {
-    analysis::SampleStats samples;
-    NoSpans no_spans;  // a sample recording has no events: the builder only keeps the range
-    analysis::SpanBuilder builder(range, no_spans);
-    {
-      analysis::Progress progress("reading", recording->data_end() - recording->data_begin());
-      analysis::scan(*recording, timeline, builder, progress, [](const reader::Step&) { return true; },
-                     [&](const reader::SampleStep& sample) {
-                       samples.add(sample);
-                       return true;
-                     });
-    }
-    if (!timeline.error().empty())
-      std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu samples before it\n",
-                   options.file.c_str(), timeline.error().c_str(),
-                   static_cast<unsigned long long>(timeline.samples_read()));
-    if (samples.samples() == 0)
-      std::fprintf(stderr, "pyrewind: warning: %s: no samples in the range selected\n", options.file.c_str());
-    write_sampled(out.buffer(), samples, timeline, *recording, analysis::SampleSelection(*recording, range).period_ns(),
-                  options.format == "json", options.file);
-    if (!out.close()) {
-      std::fprintf(stderr, "pyrewind: %s\n", out.error().c_str());
-      return kExitIoError;
-    }
-    return kExitOk;
-  }
-  analysis::StatsCollector stats;
-  analysis::SpanBuilder builder(range, stats);
-  {
-    analysis::Progress progress("reading", recording->data_end() - recording->data_begin());
-    analysis::scan(*recording, timeline, builder, progress, [&](const reader::Step& step) {
-      stats.on_step(step);
-      return true;
-    });
-  }
-  if (!timeline.error().empty())
-    std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu events before it\n",
-                 options.file.c_str(), timeline.error().c_str(),
-                 static_cast<unsigned long long>(timeline.events_read()));
-  if (!builder.started())
-    std::fprintf(stderr, "pyrewind: warning: %s: no events in the range selected\n", options.file.c_str());
-
-  const Report report = make_report(stats, timeline);
-  if (options.format == "json")
-    write_json(out.buffer(), report);
+  if (recording->header().mode() == "sample")
+    sampled_profile(options, range, *recording, timeline, out.buffer());
   else
-    write_text(out.buffer(), report, options.file);
+    traced_profile(options, range, *recording, timeline, out.buffer());
   if (!out.close()) {
     std::fprintf(stderr, "pyrewind: %s\n", out.error().c_str());
     return kExitIoError;
