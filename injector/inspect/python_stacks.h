@@ -95,7 +95,10 @@ class StackReader {
   };
 
   bool read_pointer(uint64_t address, uint64_t* out);
-  bool read_thread(uint64_t tstate, uint64_t interp, const StackOptions& options, ThreadStack* thread);
+  // False when the thread state itself does not check out (the chain cannot go on); else
+  // `*next` is the next thread state.
+  bool read_thread(uint64_t tstate, uint64_t interp, const StackOptions& options, ThreadStack* thread,
+                   uint64_t* next);
   bool read_frame_object(uint64_t frame, const StackOptions& options, Frame* out, uint64_t* previous,
                          std::string* error);
   bool read_interpreter_frame(uint64_t frame, const StackOptions& options, Frame* out, bool* skip,
