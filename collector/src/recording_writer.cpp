@@ -133,21 +133,25 @@ bool type_matches(std::string_view type, std::string_view wanted) {
 struct RecordingWriter::Impl {
   struct ThreadCounts {
     uint64_t events = 0;
+    uint64_t samples = 0;
     uint64_t dropped_records = 0;
-    uint64_t first_time_ns = 0;
+    uint64_t first_time_ns = 0;  // of its events and samples
     uint64_t last_time_ns = 0;
+    bool timed() const { return events > 0 || samples > 0; }
     void merge(const ThreadCounts& o) {
-      if (o.events > 0) {
-        first_time_ns = events ? std::min(first_time_ns, o.first_time_ns) : o.first_time_ns;
+      if (o.timed()) {
+        first_time_ns = timed() ? std::min(first_time_ns, o.first_time_ns) : o.first_time_ns;
         last_time_ns = std::max(last_time_ns, o.last_time_ns);
       }
       events += o.events;
+      samples += o.samples;
       dropped_records += o.dropped_records;
     }
   };
   // What a chunk holds, and summed over the chunks of a file: its summary's statistics.
   struct Stats {
     uint64_t events = 0;
+    uint64_t samples = 0;
     std::vector<uint64_t> by_kind = std::vector<uint64_t>(6, 0);
     uint64_t dropped_records = 0;
     uint64_t dropped_bytes = 0;
@@ -155,6 +159,7 @@ struct RecordingWriter::Impl {
     std::map<uint32_t, ThreadCounts> threads;
     void merge(const Stats& o) {
       events += o.events;
+      samples += o.samples;
       if (o.by_kind.size() > by_kind.size()) by_kind.resize(o.by_kind.size(), 0);
       for (size_t i = 0; i < o.by_kind.size(); ++i) by_kind[i] += o.by_kind[i];
       dropped_records += o.dropped_records;
@@ -225,6 +230,7 @@ struct RecordingWriter::Impl {
   std::string chunk;
   uint64_t chunk_first_seq = 0;
   uint64_t chunk_events = 0;
+  uint64_t chunk_timed = 0;  // events and samples: what the chunk's time range covers
   uint64_t chunk_first_time = 0;
   uint64_t chunk_last_time = 0;
   std::unordered_set<uint64_t> chunk_strings;
@@ -411,12 +417,32 @@ struct RecordingWriter::Impl {
     thread_entry(thread).pending.dropped_records += records;
   }
 
+  // Widens the chunk's and the thread's time ranges to `time_ns`; `counter` is the thread's
+  // count of this kind of packet (its events or samples), incremented.
+  void note_time(ThreadCounts& t, uint64_t& counter, uint64_t time_ns) {
+    if (chunk_timed == 0) {
+      chunk_first_time = chunk_last_time = time_ns;
+    } else {
+      chunk_first_time = std::min(chunk_first_time, time_ns);
+      chunk_last_time = std::max(chunk_last_time, time_ns);
+    }
+    ++chunk_timed;
+    pending.max_time_ns = std::max(pending.max_time_ns, time_ns);
+    if (!t.timed()) {
+      t.first_time_ns = t.last_time_ns = time_ns;
+    } else {
+      t.first_time_ns = std::min(t.first_time_ns, time_ns);
+      t.last_time_ns = std::max(t.last_time_ns, time_ns);
+    }
+    ++counter;
+  }
+
   // Moves the statistics gathered since the last chunk into `into`.
   void fold_pending(Stats& into) {
     into.merge(pending);
     pending = Stats{};
     for (auto& [thread, t] : threads) {
-      if (t.pending.events == 0 && t.pending.dropped_records == 0) continue;
+      if (!t.pending.timed() && t.pending.dropped_records == 0) continue;
       into.threads[thread].merge(t.pending);
       t.pending = ThreadCounts{};
     }
@@ -525,8 +551,10 @@ struct RecordingWriter::Impl {
       ts->set_dropped_records(counts.dropped_records);
       ts->set_first_time_ns(counts.first_time_ns);
       ts->set_last_time_ns(counts.last_time_ns);
+      ts->set_samples(counts.samples);
     }
     summary.set_event_count(st.events);
+    summary.set_sample_count(st.samples);
     summary.clear_event_count_by_kind();
     for (uint64_t n : st.by_kind) summary.add_event_count_by_kind(n);
     summary.set_dropped_records(st.dropped_records);
@@ -638,8 +666,8 @@ struct RecordingWriter::Impl {
     frame.uncompressed_length = chunk.size();
     frame.first_seq = chunk_first_seq;
     frame.event_count = chunk_events;
-    frame.first_time_ns = chunk_events ? chunk_first_time : 0;
-    frame.last_time_ns = chunk_events ? chunk_last_time : 0;
+    frame.first_time_ns = chunk_timed ? chunk_first_time : 0;
+    frame.last_time_ns = chunk_timed ? chunk_last_time : 0;
 
     std::string_view payload = chunk;
     frame.compression = fmt::kNone;
@@ -671,6 +699,7 @@ struct RecordingWriter::Impl {
     if (chunk.capacity() > 2 * fmt::kTargetChunkBytes) chunk.shrink_to_fit();  // after a huge packet
     chunk_first_seq = events;
     chunk_events = 0;
+    chunk_timed = 0;
     chunk_strings.clear();
     chunk_codes.clear();
     chunk_threads.clear();
@@ -792,13 +821,7 @@ void RecordingWriter::add_event(const EventMeta& meta, std::string_view packet) 
   im.state_code(meta.code_id);
   im.append(packet);
 
-  if (im.chunk_events == 0) {
-    im.chunk_first_seq = im.events;
-    im.chunk_first_time = im.chunk_last_time = meta.time_ns;
-  } else {
-    im.chunk_first_time = std::min(im.chunk_first_time, meta.time_ns);
-    im.chunk_last_time = std::max(im.chunk_last_time, meta.time_ns);
-  }
+  if (im.chunk_events == 0) im.chunk_first_seq = im.events;
   ++im.chunk_events;
   ++im.events;
   Impl::Stats& pending = im.pending;
@@ -807,17 +830,30 @@ void RecordingWriter::add_event(const EventMeta& meta, std::string_view packet) 
     if (meta.kind >= pending.by_kind.size()) pending.by_kind.resize(meta.kind + 1, 0);
     ++pending.by_kind[meta.kind];
   }
-  pending.max_time_ns = std::max(pending.max_time_ns, meta.time_ns);
   Impl::ThreadCounts& t = im.thread_entry(meta.thread).pending;
-  if (t.events == 0) {
-    t.first_time_ns = t.last_time_ns = meta.time_ns;
-  } else {
-    t.first_time_ns = std::min(t.first_time_ns, meta.time_ns);
-    t.last_time_ns = std::max(t.last_time_ns, meta.time_ns);
-  }
-  ++t.events;
+  im.note_time(t, t.events, meta.time_ns);
   im.after_append();
   if (!im.trigger_types.empty() || im.trigger_uncaught) im.watch_triggers(meta, packet);
+}
+
+void RecordingWriter::add_sample(uint32_t thread, uint64_t time_ns, const uint64_t* code_ids, size_t code_count,
+                                 std::string_view packet) {
+  Impl& im = *impl_;
+  auto need = [&] {
+    size_t n = im.restate_thread_size(thread) + framed_size(packet.size());
+    for (size_t i = 0; i < code_count; ++i) n += im.restate_code_size(code_ids[i]);  // duplicates over-count: fine
+    return n;
+  };
+  if (!im.usable() || !im.within_limit(need)) return;
+  if (!im.chunk.empty() && im.chunk.size() + need() > fmt::kMaxChunkUncompressedBytes && !im.write_chunk()) return;
+  if (need() > fmt::kMaxChunkUncompressedBytes) return;  // a stack no chunk can hold: not recorded
+  im.state_thread(thread);
+  for (size_t i = 0; i < code_count; ++i) im.state_code(code_ids[i]);
+  im.append(packet);
+  Impl::ThreadCounts& t = im.thread_entry(thread).pending;
+  im.note_time(t, t.samples, time_ns);
+  ++im.pending.samples;
+  im.after_append();
 }
 
 void RecordingWriter::add_loss(uint32_t thread, uint64_t dropped_records, uint64_t dropped_bytes,

@@ -2,7 +2,7 @@
 //
 // Packets arrive in the file form (events carry `thread` and absolute `time_ns`). The writer
 // buffers them into ~1 MiB chunks, and before the first event of a chunk that uses a code
-// object or thread it re-states that CodeDef (with its StringDefs) and ThreadStart, so each
+// object or thread (or a sample that uses them) it re-states that CodeDef (with its StringDefs) and ThreadStart, so each
 // chunk decodes alone. Chunks are zstd-compressed and CRC32C-checked. Every write error (disk
 // full, I/O error) is reported, never thrown past the caller, and leaves the file readable up
 // to its last whole chunk.
@@ -59,6 +59,10 @@ class RecordingWriter {
 
   // An event packet (file form) and what the writer needs to know about it.
   void add_event(const EventMeta& meta, std::string_view packet);
+  // A Sample packet of `thread` at `time_ns` whose stack uses `code_ids`: the thread and those
+  // code objects are stated in its chunk first. Samples are not events (no seq).
+  void add_sample(uint32_t thread, uint64_t time_ns, const uint64_t* code_ids, size_t code_count,
+                  std::string_view packet);
   // Loss and AgentStatus packets.
   void add_loss(uint32_t thread, uint64_t dropped_records, uint64_t dropped_bytes, std::string_view packet);
   void add_status(std::string_view message, std::string_view packet);

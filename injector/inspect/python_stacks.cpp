@@ -177,13 +177,15 @@ bool StackReader::read_str_tuple(uint64_t tuple, size_t max_items, std::vector<s
 
 const StackReader::CodeInfo* StackReader::code_info(uint64_t code, const StackOptions& options) {
   const uint32_t name_field = present(layout_.code_qualname) ? layout_.code_qualname : layout_.code_name;
+  // The type is read with the fields (one read per frame instead of two: sampling's hot path).
   Block header;
-  if (type_of(code) != target_.types.code ||
+  if (!plausible_user_address(code) ||
       !header.read(memory_, code,
-                   {layout_.code_filename, name_field, layout_.code_linetable, layout_.code_firstlineno,
-                         layout_.code_firsttraceable, layout_.code_nlocals, layout_.code_varnames,
-                         layout_.code_cellvars, layout_.code_freevars, layout_.code_nlocalsplus,
-                         layout_.code_localsplusnames, layout_.code_localspluskinds}))
+                   {layout_.object_type, layout_.code_filename, name_field, layout_.code_linetable,
+                         layout_.code_firstlineno, layout_.code_firsttraceable, layout_.code_nlocals,
+                         layout_.code_varnames, layout_.code_cellvars, layout_.code_freevars,
+                         layout_.code_nlocalsplus, layout_.code_localsplusnames, layout_.code_localspluskinds}) ||
+      header.get<uint64_t>(layout_.object_type) != target_.types.code)
     return nullptr;
   const auto filename = header.get<uint64_t>(layout_.code_filename);
   const auto name = header.get<uint64_t>(name_field);
@@ -357,8 +359,10 @@ void StackReader::read_locals(const CodeInfo& code, uint64_t slots, const StackO
 bool StackReader::read_frame_object(uint64_t frame, const StackOptions& options, Frame* out, uint64_t* previous,
                                     std::string* error) {
   Block block;
-  if (type_of(frame) != target_.types.frame ||
-      !block.read(memory_, frame, {layout_.frame_previous, layout_.frame_code, layout_.frame_instruction})) {
+  if (!plausible_user_address(frame) ||
+      !block.read(memory_, frame,
+                  {layout_.object_type, layout_.frame_previous, layout_.frame_code, layout_.frame_instruction}) ||
+      block.get<uint64_t>(layout_.object_type) != target_.types.frame) {
     *error = "frame object at " + std::to_string(frame) + " does not check out";
     return false;
   }
@@ -370,8 +374,10 @@ bool StackReader::read_frame_object(uint64_t frame, const StackOptions& options,
     *error = "the code object of a frame does not check out";
     return false;
   }
+  out->code = code;
   out->function = info->function;
   out->file = info->file;
+  out->first_line = info->first_line;
   const int64_t address = lasti < 0 ? -1 : int64_t{lasti} * layout_.frame_lasti_unit;
   out->line = line_for_address(static_cast<pyrewind_line_table_format>(layout_.line_table_format), info->table,
                                info->first_line, address);
@@ -415,24 +421,28 @@ bool StackReader::read_interpreter_frame(uint64_t frame, const StackOptions& opt
     *skip = true;
     return true;
   }
+  out->code = code;
   out->function = info->function;
   out->file = info->file;
+  out->first_line = info->first_line;
   out->line = line_for_address(static_cast<pyrewind_line_table_format>(layout_.line_table_format), info->table,
                                info->first_line, index * layout_.code_unit_size);
   if (options.locals) read_locals(*info, frame + layout_.frame_localsplus, options, out);
   return true;
 }
 
-bool StackReader::read_thread(uint64_t tstate, uint64_t interp, const StackOptions& options, ThreadStack* thread) {
+bool StackReader::read_thread(uint64_t tstate, uint64_t interp, const StackOptions& options, ThreadStack* thread,
+                              uint64_t* next) {
   Block block;
   thread->thread_state = tstate;
   if (!block.read(memory_, tstate,
-                  {layout_.tstate_interp, layout_.tstate_thread_id, layout_.tstate_native_thread_id,
-                        layout_.tstate_frame, layout_.tstate_cframe}) ||
+                  {layout_.tstate_next, layout_.tstate_interp, layout_.tstate_thread_id,
+                        layout_.tstate_native_thread_id, layout_.tstate_frame, layout_.tstate_cframe}) ||
       block.get<uint64_t>(layout_.tstate_interp) != interp) {
     thread->error = "thread state does not check out (changed while read)";
     return false;
   }
+  *next = block.get<uint64_t>(layout_.tstate_next);
   thread->pthread_id = block.get<uint64_t>(layout_.tstate_thread_id);
   thread->native_id = static_cast<pid_t>(block.get<uint64_t>(layout_.tstate_native_thread_id));
   uint64_t frame = 0;
@@ -528,19 +538,21 @@ bool StackReader::read(const StackOptions& options, Snapshot* out, std::string* 
     // The GIL this interpreter's threads take: the runtime's (<= 3.11) or its own (3.12+).
     uint64_t gil = present(layout_.runtime_gil) ? target_.runtime + layout_.runtime_gil
                                                 : block.get<uint64_t>(layout_.interp_gil_pointer);
-    int32_t locked = 0;
-    uint64_t holder = 0;
-    if (!memory_.read_value(gil + layout_.gil_locked, &locked) || !read_pointer(gil + layout_.gil_last_holder, &holder))
-      out->gil_known = false;
+    Block gil_state;
+    if (!gil_state.read(memory_, gil, {layout_.gil_locked, layout_.gil_last_holder})) out->gil_known = false;
+    const auto locked = gil_state.get<int32_t>(layout_.gil_locked);
+    const auto holder = gil_state.get<uint64_t>(layout_.gil_last_holder);
     std::unordered_set<uint64_t> seen_threads;
     uint64_t tstate = block.get<uint64_t>(layout_.interp_threads_head);
     for (size_t t = 0; tstate != 0 && t < options.max_threads && seen_threads.insert(tstate).second; ++t) {
       ThreadStack thread;
       thread.interpreter_id = block.get<int64_t>(layout_.interp_id);
       thread.holds_gil = locked != 0 && holder == tstate;
-      const bool linked = read_thread(tstate, interp, options, &thread);
+      uint64_t next = 0;
+      const bool linked = read_thread(tstate, interp, options, &thread, &next);
       out->threads.push_back(std::move(thread));
-      if (!linked || !read_pointer(tstate + layout_.tstate_next, &tstate)) break;
+      if (!linked) break;
+      tstate = next;
     }
     interp = block.get<uint64_t>(layout_.interp_next);
   }

@@ -40,8 +40,10 @@ struct Local {
 };
 
 struct Frame {
+  uint64_t code = 0;      // the code object's address (reused once it is freed)
   std::string function;   // qualified name on 3.11+, the code's name before
   std::string file;
+  int first_line = 0;     // the code's co_firstlineno
   int line = -1;          // -1: the instruction has no line
   // The outermost Python frame one C call of the evaluation loop runs (3.11+ runs calls
   // between Python functions inside one C call): where native stacks hold an eval-loop frame.
@@ -96,7 +98,10 @@ class StackReader {
   };
 
   bool read_pointer(uint64_t address, uint64_t* out);
-  bool read_thread(uint64_t tstate, uint64_t interp, const StackOptions& options, ThreadStack* thread);
+  // False when the thread state itself does not check out (the chain cannot go on); else
+  // `*next` is the next thread state.
+  bool read_thread(uint64_t tstate, uint64_t interp, const StackOptions& options, ThreadStack* thread,
+                   uint64_t* next);
   bool read_frame_object(uint64_t frame, const StackOptions& options, Frame* out, uint64_t* previous,
                          std::string* error);
   bool read_interpreter_frame(uint64_t frame, const StackOptions& options, Frame* out, bool* skip, bool* shim,

@@ -75,6 +75,11 @@ struct TracedChild::SavedSignals {
 
 std::vector<std::string> build_environment(const char* const* environment, const LaunchSpec& spec) {
   std::vector<std::string> result;
+  if (spec.preload_library.empty()) {
+    for (const char* const* entry = environment; entry != nullptr && *entry != nullptr; ++entry)
+      result.emplace_back(*entry);
+    return result;
+  }
   bool have_user_preload = false;
   std::string user_preload;
   size_t preload_position = 0;

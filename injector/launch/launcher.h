@@ -1,4 +1,5 @@
-// Starting a program with the agent preloaded (`pyrewind run`).
+// Starting a program with the agent preloaded (`pyrewind run`), or as it is (`pyrewind
+// sample`: a LaunchSpec without a preload library), with the same gate and signal handling.
 //
 // The child is forked first and held at a gate before it execs: its pid is known (for the
 // recording header) while nothing of the program has run yet, so a failure to set up the
@@ -27,7 +28,7 @@ constexpr const char* kSavedPreloadEnv = "PYREWIND_SAVED_LD_PRELOAD";
 struct LaunchSpec {
   std::string executable;          // absolute path (resolve_executable)
   std::vector<std::string> argv;   // argv[0] as the user typed it, like execvp
-  std::string preload_library;     // the shim: <agent dir>/libpyrewind-preload.so
+  std::string preload_library;     // the shim: <agent dir>/libpyrewind-preload.so ("": none)
   std::string agent_dir;
   std::string segment_name;
 };
@@ -37,7 +38,7 @@ struct LaunchSpec {
 //   PYREWIND_SAVED_LD_PRELOAD=<user's value>  (only when the user had LD_PRELOAD, even empty)
 //   PYREWIND_SEGMENT, PYREWIND_AGENT_DIR
 // Stale PYREWIND_* entries are dropped. The shim undoes exactly this, so the program's
-// os.environ, including its order, is the user's.
+// os.environ, including its order, is the user's. Without a preload library: `environment`.
 std::vector<std::string> build_environment(const char* const* environment, const LaunchSpec& spec);
 
 class TracedChild {

@@ -10,7 +10,7 @@ namespace PacketBatch { constexpr uint32_t kPacket = 1; }
 
 namespace Packet {
 constexpr uint32_t kStringDef = 1, kCodeDef = 2, kThreadStart = 3, kThreadEnd = 4, kEvent = 5,
-                   kLoss = 6, kAgentStatus = 7;
+                   kLoss = 6, kAgentStatus = 7, kSample = 8;
 }
 namespace StringDef { constexpr uint32_t kId = 1, kText = 2; }
 namespace CodeDef {
@@ -40,6 +40,7 @@ namespace ObjectRef {
 constexpr uint32_t kTypeName = 1, kId = 2, kRepr = 3, kReprTruncated = 4, kReprError = 5;
 }
 namespace Loss { constexpr uint32_t kThread = 1, kDroppedRecords = 2, kDroppedBytes = 3, kReason = 4; }
+namespace Sample { constexpr uint32_t kThread = 1, kTimeNs = 2, kCodeIds = 3, kLines = 4, kGil = 5, kIdle = 6; }
 namespace AgentStatus { constexpr uint32_t kState = 1, kMessage = 2, kTimeNs = 3; }
 
 }  // namespace pyrewind::wire::fields

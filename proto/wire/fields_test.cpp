@@ -45,7 +45,8 @@ TEST(Fields, Packet) {
                                            {"thread_end", f::Packet::kThreadEnd},
                                            {"event", f::Packet::kEvent},
                                            {"loss", f::Packet::kLoss},
-                                           {"agent_status", f::Packet::kAgentStatus}});
+                                           {"agent_status", f::Packet::kAgentStatus},
+                                           {"sample", f::Packet::kSample}});
 }
 
 TEST(Fields, Definitions) {
@@ -122,6 +123,12 @@ TEST(Fields, StatusAndLoss) {
                                          {"dropped_records", f::Loss::kDroppedRecords},
                                          {"dropped_bytes", f::Loss::kDroppedBytes},
                                          {"reason", f::Loss::kReason}});
+  check_message(v1::Sample::descriptor(), {{"thread", f::Sample::kThread},
+                                           {"time_ns", f::Sample::kTimeNs},
+                                           {"code_ids", f::Sample::kCodeIds},
+                                           {"lines", f::Sample::kLines},
+                                           {"gil", f::Sample::kGil},
+                                           {"idle", f::Sample::kIdle}});
   check_message(v1::AgentStatus::descriptor(), {{"state", f::AgentStatus::kState},
                                                 {"message", f::AgentStatus::kMessage},
                                                 {"time_ns", f::AgentStatus::kTimeNs}});

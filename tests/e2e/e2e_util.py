@@ -47,6 +47,26 @@ def base_env(**extra):
     return env
 
 
+class ReadyTarget:
+    """A program that prints one JSON line once it is ready (programs/dump_target.py,
+    programs/sample_target.py): `started` is that line, `pid` its "pid"."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
+        first = self.proc.stdout.readline()
+        if not first:
+            self.proc.kill()
+            raise AssertionError("target did not start: %s" % self.proc.stderr.read().decode(errors="replace"))
+        self.started = json.loads(first)
+        self.pid = self.started["pid"]
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
 class Interpreter:
     def __init__(self, path, version, minor, hexversion):
         self.path = path
@@ -178,3 +198,41 @@ def npm_modules(pyrewind_path, packages, probe):
             if res.returncode != 0 or not os.path.exists(os.path.join(modules, probe)):
                 pytest.skip("npm install %s failed (no network?): %s" % (" ".join(packages), res.stderr.decode()[-500:]))
     return node, modules
+
+
+PPROF_FORMAT = "pprof-format@2.1.0"  # the pprof decoder Datadog's and Pyroscope's Node agents use
+
+PPROF_DECODE_JS = """
+const {Profile} = require(%s);
+const zlib = require("zlib"), fs = require("fs");
+const p = Profile.decode(zlib.gunzipSync(fs.readFileSync(process.argv[2])));
+const s = i => p.stringTable.strings[Number(i)];
+const functions = new Map(p.function.map(f => [Number(f.id), f]));
+const locations = new Map(p.location.map(l => [Number(l.id), l]));
+const frame = id => {
+  const l = locations.get(Number(id)).line[0];
+  const f = functions.get(Number(l.functionId));
+  return {name: s(f.name), file: s(f.filename), start_line: Number(f.startLine), line: Number(l.line)};
+};
+console.log(JSON.stringify({
+  sample_type: p.sampleType.map(t => [s(t.type), s(t.unit)]),
+  period_type: [s(p.periodType.type), s(p.periodType.unit)], period: String(p.period),
+  time_nanos: String(p.timeNanos), duration_nanos: String(p.durationNanos),
+  samples: p.sample.map(x => ({stack: x.locationId.map(frame), value: x.value.map(Number)})),
+}));
+"""
+
+
+def pprof_decode(pyrewind_path, profile_path):
+    """A gzipped profile.proto file as decoded by pprof-format (npm): sample types, period and
+    samples with their stacks (leaf first) and values. Skips the test without npm."""
+    node, modules = npm_modules(pyrewind_path, [PPROF_FORMAT], os.path.join("pprof-format", "package.json"))
+    script = os.path.join(os.path.dirname(modules), "decode_pprof.js")
+    if not os.path.exists(script):
+        with open(script + ".tmp", "w") as f:
+            f.write(PPROF_DECODE_JS % json.dumps(os.path.join(modules, "pprof-format")))
+        os.rename(script + ".tmp", script)
+    res = run([node, script, str(profile_path)])
+    if res.returncode != 0:
+        raise AssertionError("pprof-format could not decode %s: %s" % (profile_path, res.describe()))
+    return json.loads(res.stdout)

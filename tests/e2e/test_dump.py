@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from e2e_util import EXIT_NOT_PYTHON, UNSUPPORTED_INTERPRETER, base_env, program, run
+from e2e_util import EXIT_NOT_PYTHON, UNSUPPORTED_INTERPRETER, ReadyTarget, base_env, program, run
 
 TARGET = program("dump_target.py")
 EXIT_NO_PROCESS = 7
@@ -35,23 +35,10 @@ def marked_lines():
 LINES = marked_lines()
 
 
-class Target:
+class Target(ReadyTarget):
     def __init__(self, python, mode):
-        self.proc = subprocess.Popen([python, TARGET, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=base_env())
-        first = self.proc.stdout.readline()
-        if not first:
-            self.proc.kill()
-            raise AssertionError("target did not start: %s" % self.proc.stderr.read().decode(errors="replace"))
-        started = json.loads(first)
-        self.pid = started["pid"]
-        self.threads = started["threads"]  # label -> native thread id
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        super().__init__([python, TARGET, mode])
+        self.threads = self.started["threads"]  # label -> native thread id
 
 
 @pytest.fixture

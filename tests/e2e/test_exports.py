@@ -18,7 +18,7 @@ import pytest
 import rwd
 from call_tree import Recorded, def_line, folded
 from compare import load_jsonl
-from e2e_util import EXIT_USAGE, HERE, build_dir, npm_modules, program, run
+from e2e_util import EXIT_USAGE, HERE, npm_modules, pprof_decode, program, run
 
 PERFETTO_PROTO = os.path.join(HERE, "..", "..", "tools", "analysis", "testdata", "perfetto_subset.proto")
 SPEEDSCOPE = "speedscope@1.22.2"
@@ -280,54 +280,18 @@ def test_bad_options(pyrewind, recorded):
     assert res.returncode == EXIT_USAGE, res.describe()
 
 
-PPROF_FORMAT = "pprof-format@2.1.0"  # the pprof decoder Datadog's and Pyroscope's Node agents use
-
-
-@pytest.fixture(scope="module")
-def pprof_decoder(pyrewind, work_root):
-    """[node, script]: prints a gzipped profile.proto file as JSON, decoded by pprof-format."""
-    node, modules = npm_modules(pyrewind.path, [PPROF_FORMAT], os.path.join("pprof-format", "package.json"))
-    script = work_root / "decode_pprof.js"
-    script.write_text("""
-const {Profile} = require(%s);
-const zlib = require("zlib"), fs = require("fs");
-const p = Profile.decode(zlib.gunzipSync(fs.readFileSync(process.argv[2])));
-const s = i => p.stringTable.strings[Number(i)];
-const functions = new Map(p.function.map(f => [Number(f.id), f]));
-const locations = new Map(p.location.map(l => [Number(l.id), l]));
-const frame = id => {
-  const f = functions.get(Number(locations.get(Number(id)).line[0].functionId));
-  return {name: s(f.name), file: s(f.filename), line: Number(f.startLine)};
-};
-console.log(JSON.stringify({
-  sample_type: p.sampleType.map(t => [s(t.type), s(t.unit)]),
-  period_type: [s(p.periodType.type), s(p.periodType.unit)],
-  time_nanos: String(p.timeNanos), duration_nanos: String(p.durationNanos),
-  samples: p.sample.map(x => ({stack: x.locationId.map(frame), value: x.value.map(Number)})),
-}));
-""" % json.dumps(os.path.join(modules, "pprof-format")))
-    return [node, str(script)]
-
-
-@pytest.fixture(scope="module")
-def work_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("pprof")
-
-
-def test_pprof(pyrewind, recorded, work, pprof_decoder):
+def test_pprof(pyrewind, recorded, work):
     """The pprof profile, read by a real pprof decoder, holds the same stacks and times as the
     collapsed export of the same recording (each stack's leaf self time, in ns)."""
     out = export(pyrewind, recorded.path, "pprof", work / "profile.pb.gz")
     assert open(str(out), "rb").read(2) == b"\x1f\x8b"  # gzip
-    res = run(pprof_decoder + [str(out)])
-    assert res.returncode == 0, res.describe()
-    profile = json.loads(res.stdout)
+    profile = pprof_decode(pyrewind.path, out)
     assert profile["sample_type"] == [["wall", "nanoseconds"]]
     assert profile["period_type"] == ["wall", "nanoseconds"]
     file = recorded.events[0]["file"]
     stacks = {}
     for sample in profile["samples"]:
-        assert all(f["file"] == file and f["line"] == def_line(f["name"]) for f in sample["stack"]), sample
+        assert all(f["file"] == file and f["line"] == f["start_line"] == def_line(f["name"]) for f in sample["stack"]), sample
         path = ";".join("%s (%s:%d)" % (f["name"], f["file"], f["line"]) for f in reversed(sample["stack"]))
         stacks[path] = stacks.get(path, 0) + sample["value"][0]
     collapsed = {}

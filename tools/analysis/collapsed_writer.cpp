@@ -30,6 +30,17 @@ class CollapsedWriter : public TraceWriter {
 
   bool finish(uint64_t) override { return flush(); }
 
+  bool takes_samples() const override { return true; }
+  void add_sample(const reader::SampleStep& sample, uint64_t) override {
+    if (sample.frames.empty()) return;
+    path_.clear();
+    for (auto frame = sample.frames.rbegin(); frame != sample.frames.rend(); ++frame) {
+      if (!path_.empty()) path_ += ';';
+      path_ += frame_name(*frame->code);
+    }
+    add(path_, 1);
+  }
+
  private:
   // Stacks summed before they are written, bounded in number and in bytes (deep recursion
   // makes long stacks); a stack seen again after a flush gets another line.
@@ -59,13 +70,15 @@ class CollapsedWriter : public TraceWriter {
   }
 
   void account(Stack& s, uint64_t now_ns) {
-    if (!s.path.empty() && now_ns > s.since_ns) {
-      auto [it, fresh] = pending_.try_emplace(s.path, 0);
-      it->second += now_ns - s.since_ns;
-      if (fresh) pending_bytes_ += s.path.size();
-      if (pending_.size() >= kMaxPending || pending_bytes_ >= kMaxPendingBytes) flush();
-    }
+    if (!s.path.empty() && now_ns > s.since_ns) add(s.path, now_ns - s.since_ns);
     s.since_ns = now_ns;
+  }
+
+  void add(const std::string& path, uint64_t weight) {
+    auto [it, fresh] = pending_.try_emplace(path, 0);
+    it->second += weight;
+    if (fresh) pending_bytes_ += path.size();
+    if (pending_.size() >= kMaxPending || pending_bytes_ >= kMaxPendingBytes) flush();
   }
 
   bool flush() {
@@ -89,6 +102,7 @@ class CollapsedWriter : public TraceWriter {
   std::unordered_map<uint64_t, std::string> names_;
   std::unordered_map<std::string, uint64_t> pending_;
   size_t pending_bytes_ = 0;
+  std::string path_;  // of the sample being added
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 // pprof's profile.proto (github.com/google/pprof, proto/profile.proto), gzipped: what `go tool
-// pprof`, Pyroscope, Parca and Google Cloud Profiler read. The recorded calls become samples:
-// each distinct stack (a location per function, outermost last as pprof wants it: the leaf
-// first) with the time spent in its leaf, in nanoseconds ("wall"), summed over the recording.
+// pprof`, Pyroscope, Parca and Google Cloud Profiler read. Each distinct stack is a pprof
+// sample (its locations leaf first, as pprof wants them). From a trace, the recorded calls:
+// a location per function, valued with the time spent in the leaf in nanoseconds ("wall").
+// From a sample recording, the samples: a location per function and line, valued with their
+// count ("samples") and count times the period ("wall", nanoseconds).
 // A profile is one message, so the stacks are summed in memory (by distinct stack) and written
 // at the end. tools/analysis/testdata/profile_subset.proto declares the fields used here.
 #include <zlib.h>
@@ -69,6 +71,21 @@ class PprofWriter : public TraceWriter {
     first_ns_ = std::min(first_ns_, span.start_ns);
   }
 
+  bool takes_samples() const override { return true; }
+  void add_sample(const reader::SampleStep& sample, uint64_t weight_ns) override {
+    if (sample.frames.empty()) return;
+    key_.clear();
+    for (auto frame = sample.frames.rbegin(); frame != sample.frames.rend(); ++frame)
+      key_.push_back(location_id(frame->code, frame->line));
+    Value& v = totals_[key_];
+    ++v.count;
+    v.ns += weight_ns;
+    period_ns_ = weight_ns;
+    sampled_ = true;
+    first_ns_ = std::min(first_ns_, sample.time_ns);
+    last_ns_ = std::max(last_ns_, sample.time_ns);
+  }
+
   void end(const Span& span, uint64_t time_ns) override {
     Stack& s = stacks_[span.thread];
     account(s, time_ns);
@@ -79,25 +96,35 @@ class PprofWriter : public TraceWriter {
   bool finish(uint64_t end_ns) override {
     last_ns_ = std::max(last_ns_, end_ns);
     Message profile;
-    Message sample_type;
-    sample_type.uint_field(field::ValueType::kType, string_id("wall"));
-    sample_type.uint_field(field::ValueType::kUnit, string_id("nanoseconds"));
-    profile.message_field(field::Profile::kSampleType, sample_type);
-    for (const auto& [stack, ns] : totals_) {
+    auto value_type = [&](const char* type, const char* unit) {
+      Message m;
+      m.uint_field(field::ValueType::kType, string_id(type));
+      m.uint_field(field::ValueType::kUnit, string_id(unit));
+      return m;
+    };
+    if (sampled_) profile.message_field(field::Profile::kSampleType, value_type("samples", "count"));
+    profile.message_field(field::Profile::kSampleType, value_type("wall", "nanoseconds"));
+    for (const auto& [stack, value] : totals_) {
       Message sample;
       std::vector<uint64_t> locations(stack.rbegin(), stack.rend());  // leaf first
       sample.packed_field(field::Sample::kLocationId, locations);
-      sample.packed_field(field::Sample::kValue, {ns});
+      if (sampled_)
+        sample.packed_field(field::Sample::kValue, {value.count, value.ns});
+      else
+        sample.packed_field(field::Sample::kValue, {value.ns});
       profile.message_field(field::Profile::kSample, sample);
     }
-    for (const auto& [code, id] : ids_) {
+    for (const auto& [where, id] : location_ids_) {
+      const auto& [code, line_number] = where;
       Message line;
-      line.uint_field(field::Line::kFunctionId, id);
-      line.uint_field(field::Line::kLine, code->first_line);
+      line.uint_field(field::Line::kFunctionId, function_id(code));
+      line.uint_field(field::Line::kLine, line_number);
       Message location;
       location.uint_field(field::Location::kId, id);
       location.message_field(field::Location::kLine, line);
       profile.message_field(field::Profile::kLocation, location);
+    }
+    for (const auto& [code, id] : function_ids_) {
       Message function;
       function.uint_field(field::Function::kId, id);
       function.uint_field(field::Function::kName, string_id(function_name(*code)));
@@ -116,7 +143,7 @@ class PprofWriter : public TraceWriter {
     period.uint_field(field::ValueType::kType, period_type);
     period.uint_field(field::ValueType::kUnit, period_unit);
     profile.message_field(field::Profile::kPeriodType, period);
-    profile.uint_field(field::Profile::kPeriod, 1);
+    profile.uint_field(field::Profile::kPeriod, sampled_ ? period_ns_ : 1);
     return gzip(profile.data());
   }
 
@@ -130,14 +157,20 @@ class PprofWriter : public TraceWriter {
   void account(Stack& s, uint64_t now_ns) {
     if (!s.codes.empty() && now_ns > s.since_ns) {
       key_.clear();
-      for (const reader::CodeInfo* code : s.codes) key_.push_back(location_id(code));
-      totals_[key_] += now_ns - s.since_ns;
+      for (const reader::CodeInfo* code : s.codes) key_.push_back(location_id(code, code->first_line));
+      totals_[key_].ns += now_ns - s.since_ns;
     }
     s.since_ns = now_ns;
   }
 
-  uint64_t location_id(const reader::CodeInfo* code) {
-    auto [it, fresh] = ids_.try_emplace(code, ids_.size() + 1);  // ids start at 1: 0 means none
+  // Ids start at 1: 0 means none.
+  uint64_t location_id(const reader::CodeInfo* code, uint32_t line) {
+    function_id(code);
+    auto [it, fresh] = location_ids_.try_emplace({code, line}, location_ids_.size() + 1);
+    return it->second;
+  }
+  uint64_t function_id(const reader::CodeInfo* code) {
+    auto [it, fresh] = function_ids_.try_emplace(code, function_ids_.size() + 1);
     return it->second;
   }
 
@@ -175,9 +208,16 @@ class PprofWriter : public TraceWriter {
   const TraceSource source_;  // a copy: the caller's may be a temporary
   reader::OutputFile& out_;
   std::unordered_map<uint32_t, Stack> stacks_;
-  std::map<std::vector<uint64_t>, uint64_t> totals_;  // stack of location ids -> ns
+  struct Value {
+    uint64_t count = 0;  // samples
+    uint64_t ns = 0;
+  };
+  std::map<std::vector<uint64_t>, Value> totals_;  // stack of location ids, outermost first
   std::vector<uint64_t> key_;
-  std::map<const reader::CodeInfo*, uint64_t> ids_;
+  std::map<std::pair<const reader::CodeInfo*, uint32_t>, uint64_t> location_ids_;
+  std::map<const reader::CodeInfo*, uint64_t> function_ids_;
+  bool sampled_ = false;  // a sample recording: values are (samples, ns)
+  uint64_t period_ns_ = 0;
   std::vector<std::string> strings_;
   std::unordered_map<std::string, uint64_t> string_ids_;
   uint64_t first_ns_ = UINT64_MAX;

@@ -69,6 +69,7 @@ class SpanBuilder {
   // Closes every span still open at the last timestamp in range.
   void finish();
 
+  const Range& range() const { return range_; }
   bool done() const { return done_; }
   bool started() const { return started_; }      // an event inside the range was seen
   uint64_t first_time_ns() const { return start_ns_; }  // of the range's first event

@@ -1,5 +1,7 @@
 // speedscope's file format (https://www.speedscope.app/file-format-schema.json, shipped in the
-// `speedscope` npm package): {"$schema", "profiles": [evented profiles], "shared": {"frames"}}.
+// `speedscope` npm package): {"$schema", "profiles": [evented profiles, or sampled profiles of
+// a sample recording], "shared": {"frames"}}.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,13 +21,15 @@ struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 
-// One thread's events until the end, in an anonymous temporary file.
+// One thread's events (or samples) until the end, in an anonymous temporary file.
 struct Spool {
   std::unique_ptr<std::FILE, FileCloser> file;
   std::string pending;  // written to `file` in blocks
   uint64_t first_ns = 0;
   uint64_t last_ns = 0;
   bool empty = true;
+  uint64_t samples = 0;  // sampled profiles: how many, each weighing `weight_ns`
+  uint64_t weight_ns = 0;
 };
 
 class SpeedscopeWriter : public TraceWriter {
@@ -45,15 +49,26 @@ class SpeedscopeWriter : public TraceWriter {
       if (!flush(spool)) return false;
       if (!first) b += ',';
       first = false;
-      b += "\n{\"type\":\"evented\",\"name\":";
+      b += spool.samples ? "\n{\"type\":\"sampled\",\"name\":" : "\n{\"type\":\"evented\",\"name\":";
       json::append_string(b, thread_label(source_.timeline, thread) + " (thread " + std::to_string(thread) + ")");
       b += ",\"unit\":\"nanoseconds\",\"startValue\":";
       b += std::to_string(spool.first_ns);
       b += ",\"endValue\":";
       b += std::to_string(spool.last_ns);
-      b += ",\"events\":[";
+      b += spool.samples ? ",\"samples\":[" : ",\"events\":[";
       if (!out_.commit() || !copy(spool)) return false;
-      b += "]}";
+      b += "]";
+      if (spool.samples) {
+        b += ",\"weights\":[";
+        const std::string weight = std::to_string(spool.weight_ns);
+        for (uint64_t i = 0; i < spool.samples; ++i) {
+          if (i) b += ',';
+          b += weight;
+          if (b.size() >= kSpoolBlock && !out_.commit()) return false;
+        }
+        b += "]";
+      }
+      b += "}";
     }
     b += "\n],\"shared\":{\"frames\":[";
     for (size_t i = 0; i < frames_.size(); ++i) {
@@ -86,6 +101,30 @@ class SpeedscopeWriter : public TraceWriter {
       frames_.push_back(std::move(frame));
     }
     return it->second;
+  }
+
+  bool takes_samples() const override { return true; }
+  // [root, ..., leaf] frame indices; the profile runs from the first sample to the end of the
+  // last one's period.
+  void add_sample(const reader::SampleStep& sample, uint64_t weight_ns) override {
+    if (sample.frames.empty()) return;
+    Spool& s = spools_[sample.thread];
+    if (s.empty) {
+      s.first_ns = sample.time_ns;
+      s.empty = false;
+    } else {
+      s.pending += ',';
+    }
+    s.last_ns = std::max(s.last_ns, sample.time_ns + weight_ns);
+    s.weight_ns = weight_ns;
+    ++s.samples;
+    s.pending += '[';
+    for (auto frame = sample.frames.rbegin(); frame != sample.frames.rend(); ++frame) {
+      if (frame != sample.frames.rbegin()) s.pending += ',';
+      s.pending += std::to_string(frame_index(*frame->code));
+    }
+    s.pending += ']';
+    if (s.pending.size() >= kSpoolBlock) flush(s);
   }
 
   void add(uint32_t thread, char type, size_t frame, uint64_t at) {

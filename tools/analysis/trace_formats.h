@@ -20,6 +20,11 @@
 //   pprof       profile.proto, gzipped (go tool pprof, Pyroscope, Parca, Cloud Profiler): one
 //               sample per distinct stack, valued in nanoseconds of its leaf's self time;
 //               summed in memory per distinct stack, written at the end.
+//
+// Sample recordings: speedscope writes one "sampled" profile per thread (each sample's stack,
+// root first, weighing the sampling period in ns), collapsed the sampled stacks with WEIGHT
+// their number of samples; chrome and perfetto get the samples as spans (samples.h). Samples
+// with no Python frame are left out.
 #pragma once
 
 #include <memory>
@@ -38,6 +43,10 @@ class TraceWriter : public SpanSink {
   // the OutputFile's error(), or error() here for the writer's own temporary files.
   virtual bool finish(uint64_t end_ns) = 0;
   const std::string& error() const { return error_; }
+  // Writers with a sampled form of their format take samples as they are (each weighing
+  // `weight_ns`); the others get them as spans.
+  virtual bool takes_samples() const { return false; }
+  virtual void add_sample(const reader::SampleStep& sample, uint64_t weight_ns) { (void)sample, (void)weight_ns; }
 
  protected:
   std::string error_;

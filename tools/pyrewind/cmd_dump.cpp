@@ -19,6 +19,7 @@
 #include "injector/inspect/python_process.h"
 #include "injector/inspect/python_stacks.h"
 #include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/sampling.h"
 #include "tools/reader/json.h"
 #include "tools/reader/python_text.h"
 
@@ -33,11 +34,8 @@ using inspect::Value;
 constexpr int kAttempts = 3;
 
 std::string command_line(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  while (!text.empty() && text.back() == '\0') text.pop_back();
-  for (char& c : text)
-    if (c == '\0') c = ' ';
+  std::string text;
+  for (const std::string& arg : process_arguments(pid)) text += (text.empty() ? "" : " ") + arg;
   return text;
 }
 
@@ -259,22 +257,6 @@ std::string render_text(const inspect::PythonTarget& target, const inspect::Snap
     if (!t.error.empty()) o += "    (stack incomplete: " + t.error + ")\n";
   }
   return o;
-}
-
-int locate_failure(const inspect::LocateResult& located) {
-  std::fprintf(stderr, "pyrewind: %s\n", located.message.c_str());
-  switch (located.status) {
-    case inspect::LocateStatus::kNoProcess:
-      return kExitNoProcess;
-    case inspect::LocateStatus::kPermissionDenied:
-      return kExitPermission;
-    case inspect::LocateStatus::kNotPython:
-      return kExitNotPython;
-    case inspect::LocateStatus::kUnsupported:
-    case inspect::LocateStatus::kOk:
-      break;
-  }
-  return kExitUnsupportedTarget;
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 //   exception(_handled)   "exception": {"type","message"}}
 // A Loss becomes {"event":"loss","tid","dropped_records","dropped_bytes"(,"reason")} at its
 // place in the stream; it has no "seq" (it is not an event; the events it stands for were
-// never recorded). Value forms: tools/reader/json.h.
+// never recorded). Value forms: tools/reader/json.h. A Sample (recordings of mode "sample")
+// becomes {"sample": index, "t_ns", "tid", "gil", "idle", "stack": [{"func","file","line"}]},
+// innermost frame first.
 #include <signal.h>
 
 #include <cstdio>
@@ -17,6 +19,7 @@
 
 #include "tools/analysis/progress.h"
 #include "tools/analysis/range.h"
+#include "tools/analysis/samples.h"
 #include "tools/analysis/scan.h"
 #include "tools/analysis/trace_formats.h"
 #include "tools/pyrewind/commands.h"
@@ -91,6 +94,31 @@ void append_event(std::string& out, const reader::Step& s, bool with_locals) {
   out += "}\n";
 }
 
+// {"sample","t_ns","tid","gil","idle","stack":[{"func","file","line"}]}, innermost frame first.
+void append_sample(std::string& out, const reader::SampleStep& s) {
+  out += "{\"sample\":";
+  json::append_uint(out, s.index);
+  out += ",\"t_ns\":";
+  json::append_uint(out, s.time_ns);
+  out += ",\"tid\":";
+  json::append_uint(out, s.thread);
+  out += s.gil ? ",\"gil\":true" : ",\"gil\":false";
+  out += s.idle ? ",\"idle\":true" : ",\"idle\":false";
+  out += ",\"stack\":[";
+  for (size_t i = 0; i < s.frames.size(); ++i) {
+    const reader::CodeInfo& code = *s.frames[i].code;
+    if (i) out.push_back(',');
+    out += "{\"func\":";
+    json::append_string(out, code.qualified_name);
+    out += ",\"file\":";
+    json::append_string(out, code.file);
+    out += ",\"line\":";
+    json::append_uint(out, s.frames[i].line);
+    out.push_back('}');
+  }
+  out += "]}\n";
+}
+
 void append_loss(std::string& out, const v1::Loss& loss) {
   out += "{\"event\":\"loss\",\"tid\":";
   json::append_uint(out, loss.thread());
@@ -156,14 +184,25 @@ int export_command(const ExportOptions& options) {
     const auto writer = make_writer(analysis::TraceSource{*recording, timeline}, out);
     analysis::SpanBuilder builder(range, *writer);
     // The writers write as spans begin and end; a failed output only needs to stop the pass.
-    analysis::scan(*recording, timeline, builder, progress, [&](const reader::Step&) { return !out.failed(); });
+    const auto step = [&](const reader::Step&) { return !out.failed(); };
+    bool sampled = false;
+    if (writer->takes_samples()) {
+      const uint64_t weight_ns = analysis::SampleSelection(*recording, range).period_ns();
+      analysis::scan(*recording, timeline, builder, progress, step, [&](const reader::SampleStep& sample) {
+        writer->add_sample(sample, weight_ns);
+        sampled = true;
+        return !out.failed();
+      });
+    } else {
+      analysis::scan(*recording, timeline, builder, progress, step);
+    }
     progress.done();
     // A failed output is reported by close() below; the writer's own files, here.
     if (!writer->finish(builder.last_time_ns()) && !writer->error().empty()) {
       std::fprintf(stderr, "pyrewind: %s\n", writer->error().c_str());
       return kExitIoError;
     }
-    if (!builder.started())
+    if (!builder.started() && !sampled)
       std::fprintf(stderr, "pyrewind: warning: %s: no events in the range selected\n", options.file.c_str());
   } else {
     std::string& buffer = out.buffer();
@@ -174,6 +213,8 @@ int export_command(const ExportOptions& options) {
         append_event(buffer, timeline.step(), with_locals);
       else if (timeline.type() == ItemType::kLoss)
         append_loss(buffer, timeline.loss());
+      else if (timeline.type() == ItemType::kSample)
+        append_sample(buffer, timeline.sample());
       else
         continue;
       if (!out.commit()) break;

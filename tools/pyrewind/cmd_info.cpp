@@ -108,6 +108,25 @@ const char* status_word(const reader::Recording& rec) {
   return rec.finished() ? "complete" : rec.damaged() ? "damaged" : "recovered";
 }
 
+// A sample recording has no events: its counts, rate and drops, and samples per thread.
+void print_samples(FILE* out, const reader::Recording& rec) {
+  const v1::RecordingHeader& h = rec.header();
+  const v1::RecordingSummary& s = rec.summary();
+  fprintf(out, "Samples:       %" PRIu64 ", every thread %u times a second%s\n", s.sample_count(), h.sample_rate_hz(),
+          h.sample_idle() ? "; idle samples counted in profiles (--idle)" : "");
+  if (rec.finished())
+    fprintf(out, "Dropped:       %" PRIu64 " samples (stack changed while read)\n", s.dropped_samples());
+  else
+    fprintf(out, "Dropped:       unknown (counted in the summary, which was not written)\n");
+  fprintf(out, "Threads:       %d\n", s.threads_size());
+  if (s.threads_size() > 0) {
+    fprintf(out, "  %5s  %10s  %12s  %s\n", "index", "native id", "samples", "name");
+    for (const auto& t : s.threads())
+      fprintf(out, "  %5u  %10" PRIu64 "  %12" PRIu64 "  %s\n", t.thread(), t.native_id(), t.samples(),
+              printable(t.name()).c_str());
+  }
+}
+
 void print_text(FILE* out, const reader::Recording& rec) {
   const v1::RecordingHeader& h = rec.header();
   const v1::RecordingSummary& s = rec.summary();
@@ -141,6 +160,10 @@ void print_text(FILE* out, const reader::Recording& rec) {
     fprintf(out, "Recorded by:   pyrewind %s, mode %s\n", printable(h.pyrewind_version()).c_str(),
             printable(h.mode()).c_str());
   fprintf(out, "Code objects:  %" PRIu64 "\n", s.code_count());
+  if (h.mode() == "sample") {
+    print_samples(out, rec);
+    return;
+  }
   fprintf(out, "Events:        %" PRIu64 "\n", s.event_count());
   for (uint32_t k : kKinds)
     fprintf(out, "  %-18s %" PRIu64 "\n", reader::event_kind_name(k), kind_count(s, k));
@@ -252,6 +275,16 @@ void print_json(FILE* out, const reader::Recording& rec) {
   json::append_uint(o, s.dropped_records());
   o += ",\"dropped_bytes\":";
   json::append_uint(o, s.dropped_bytes());
+  const bool sampled = h.mode() == "sample";
+  if (sampled) {
+    o += ",\"sample_count\":";
+    json::append_uint(o, s.sample_count());
+    o += ",\"dropped_samples\":";
+    json::append_uint(o, s.dropped_samples());
+    o += ",\"sample_rate_hz\":";
+    json::append_uint(o, h.sample_rate_hz());
+    o += h.sample_idle() ? ",\"sample_idle\":true" : ",\"sample_idle\":false";
+  }
   o += ",\"threads\":[";
   for (int i = 0; i < s.threads_size(); ++i) {
     const auto& t = s.threads(i);
@@ -270,6 +303,10 @@ void print_json(FILE* out, const reader::Recording& rec) {
     json::append_uint(o, t.first_time_ns());
     o += ",\"last_time_ns\":";
     json::append_uint(o, t.last_time_ns());
+    if (sampled) {
+      o += ",\"samples\":";
+      json::append_uint(o, t.samples());
+    }
     o += "}";
   }
   o += "],\"agent_messages\":[";

@@ -16,7 +16,6 @@
 // the error is printed at the end; and pyrewind still exits with the program's status, since
 // scripts that wrap `pyrewind run` depend on the program's result more than on the recording.
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,25 +47,6 @@ namespace pyrewind::cli {
 namespace {
 
 constexpr std::chrono::milliseconds kProbeTimeout{20000};
-
-// Ends pyrewind the way the program ended: by the same signal, without a core dump of our
-// own (the program's, if any, was already written).
-int die_by_signal(int sig) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  rlimit no_core{0, 0};
-  setrlimit(RLIMIT_CORE, &no_core);
-  struct sigaction action {};
-  action.sa_handler = SIG_DFL;
-  sigemptyset(&action.sa_mask);
-  sigaction(sig, &action, nullptr);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, sig);
-  sigprocmask(SIG_UNBLOCK, &set, nullptr);
-  raise(sig);
-  return 128 + sig;  // only if the signal does not terminate (it always should)
-}
 
 struct Interpreter {
   std::string path;  // resolved, absolute

@@ -7,6 +7,12 @@
 // "arguments": [{"name","types"}], "returns", "generator"}], "lines": [{"file","line",
 // "function","hits","time_ns","self_ns"}], "coverage": [{"file","lines"}]}; a type list that
 // was cut ends with "...". Functions by total time, the longest first; lines by file and line.
+//
+// A sample recording (mode "sample") gets a sampled profile instead (tools/analysis/samples.h):
+// JSON {"samples", "period_ns", "dropped_samples", "functions": [{"function","file","line",
+// "own_samples","total_samples","self_ns","total_ns"}], "lines": [{"file","line","function",
+// "own_samples","total_samples","self_ns","total_ns"}]}, functions by own samples, the most
+// first, then by total; lines by own samples too.
 #include <signal.h>
 
 #include <algorithm>
@@ -18,6 +24,7 @@
 
 #include "tools/analysis/progress.h"
 #include "tools/analysis/range.h"
+#include "tools/analysis/samples.h"
 #include "tools/analysis/scan.h"
 #include "tools/analysis/stats.h"
 #include "tools/pyrewind/commands.h"
@@ -197,6 +204,157 @@ void write_text(std::string& out, const Report& r, const std::string& file) {
   }
 }
 
+struct NoSpans : analysis::SpanSink {
+  void begin(const analysis::Span&) override {}
+  void end(const analysis::Span&, uint64_t) override {}
+};
+
+// The rows of a sampled profile, by own samples then total samples, the most first.
+template <class Key>
+std::vector<std::pair<Key, analysis::SampleCounts>> by_samples(const auto& counts, const auto& name_of) {
+  std::vector<std::pair<Key, analysis::SampleCounts>> rows(counts.begin(), counts.end());
+  std::sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+    if (a.second.own != b.second.own) return a.second.own > b.second.own;
+    if (a.second.total != b.second.total) return a.second.total > b.second.total;
+    return name_of(a.first) < name_of(b.first);
+  });
+  return rows;
+}
+
+void write_sampled(std::string& out, const analysis::SampleStats& stats, const reader::Timeline& timeline,
+                   const reader::Recording& recording, uint64_t period_ns, bool as_json, const std::string& file) {
+  using LineKey = std::pair<uint64_t, uint32_t>;
+  auto function_of = [&](uint64_t id) { return analysis::function_name(*timeline.code(id)); };
+  auto line_of = [&](const LineKey& key) { return timeline.code(key.first)->file + ":" + std::to_string(key.second); };
+  const auto functions = by_samples<uint64_t>(stats.functions(), function_of);
+  const auto lines = by_samples<LineKey>(stats.lines(), line_of);
+  const uint64_t dropped = recording.summary().dropped_samples();
+  if (as_json) {
+    auto counts = [&](const analysis::SampleCounts& c) {
+      out += ",\"own_samples\":";
+      json::append_uint(out, c.own);
+      out += ",\"total_samples\":";
+      json::append_uint(out, c.total);
+      out += ",\"self_ns\":";
+      json::append_uint(out, c.own * period_ns);
+      out += ",\"total_ns\":";
+      json::append_uint(out, c.total * period_ns);
+      out += '}';
+    };
+    out += "{\"samples\":";
+    json::append_uint(out, stats.samples());
+    out += ",\"period_ns\":";
+    json::append_uint(out, period_ns);
+    out += ",\"dropped_samples\":";
+    json::append_uint(out, dropped);
+    out += ",\"functions\":[";
+    for (size_t i = 0; i < functions.size(); ++i) {
+      const reader::CodeInfo& code = *timeline.code(functions[i].first);
+      out += i ? ",\n" : "\n";
+      out += "{\"function\":";
+      json::append_string(out, analysis::function_name(code));
+      out += ",\"file\":";
+      json::append_string(out, code.file);
+      out += ",\"line\":";
+      json::append_uint(out, code.first_line);
+      counts(functions[i].second);
+    }
+    out += "],\"lines\":[";
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const reader::CodeInfo& code = *timeline.code(lines[i].first.first);
+      out += i ? ",\n" : "\n";
+      out += "{\"file\":";
+      json::append_string(out, code.file);
+      out += ",\"line\":";
+      json::append_uint(out, lines[i].first.second);
+      out += ",\"function\":";
+      json::append_string(out, analysis::function_name(code));
+      counts(lines[i].second);
+    }
+    out += "]}\n";
+    return;
+  }
+  char row[160];
+  std::snprintf(row, sizeof row, ", %llu samples of %s ms each (%llu dropped)\n",
+                static_cast<unsigned long long>(stats.samples()), milliseconds(period_ns).c_str(),
+                static_cast<unsigned long long>(dropped));
+  out += "pyrewind stats: " + file + row + "\nfunctions, by own samples\n";
+  const double n = stats.samples() ? static_cast<double>(stats.samples()) : 1;
+  auto counts = [&](const analysis::SampleCounts& c) {
+    std::snprintf(row, sizeof row, "%6.1f%% %6.1f%% %10llu %10llu %12s %12s  ", 100.0 * static_cast<double>(c.own) / n,
+                  100.0 * static_cast<double>(c.total) / n, static_cast<unsigned long long>(c.own),
+                  static_cast<unsigned long long>(c.total), milliseconds(c.own * period_ns).c_str(),
+                  milliseconds(c.total * period_ns).c_str());
+    out += row;
+  };
+  std::snprintf(row, sizeof row, "%7s %7s %10s %10s %12s %12s  %s\n", "own%", "total%", "own", "total", "self ms",
+                "total ms", "function");
+  out += row;
+  for (const auto& [id, c] : functions) {
+    const reader::CodeInfo& code = *timeline.code(id);
+    counts(c);
+    out += analysis::function_name(code) + "  (" + code.file + ":" + std::to_string(code.first_line) + ")\n";
+  }
+  out += "\nlines, by own samples\n";
+  std::snprintf(row, sizeof row, "%7s %7s %10s %10s %12s %12s  %s\n", "own%", "total%", "own", "total", "self ms",
+                "total ms", "line");
+  out += row;
+  for (const auto& [key, c] : lines) {
+    counts(c);
+    out += line_of(key) + "  " + function_of(key.first) + "\n";
+  }
+}
+
+// The profile of a sample recording into `out` (warnings on stderr).
+void sampled_profile(const StatsOptions& options, const analysis::Range& range, const reader::Recording& recording,
+                     reader::Timeline& timeline, std::string& out) {
+  analysis::SampleStats samples;
+  NoSpans no_spans;  // a sample recording has no events: the builder only keeps the range
+  analysis::SpanBuilder builder(range, no_spans);
+  {
+    analysis::Progress progress("reading", recording.data_end() - recording.data_begin());
+    analysis::scan(recording, timeline, builder, progress, [](const reader::Step&) { return true; },
+                   [&](const reader::SampleStep& sample) {
+                     samples.add(sample);
+                     return true;
+                   });
+  }
+  if (!timeline.error().empty())
+    std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu samples before it\n",
+                 options.file.c_str(), timeline.error().c_str(),
+                 static_cast<unsigned long long>(timeline.samples_read()));
+  if (samples.samples() == 0)
+    std::fprintf(stderr, "pyrewind: warning: %s: no samples in the range selected\n", options.file.c_str());
+  write_sampled(out, samples, timeline, recording, analysis::SampleSelection(recording, range).period_ns(),
+                options.format == "json", options.file);
+}
+
+// The profile of a traced recording into `out` (warnings on stderr).
+void traced_profile(const StatsOptions& options, const analysis::Range& range, const reader::Recording& recording,
+                    reader::Timeline& timeline, std::string& out) {
+  analysis::StatsCollector stats;
+  analysis::SpanBuilder builder(range, stats);
+  {
+    analysis::Progress progress("reading", recording.data_end() - recording.data_begin());
+    analysis::scan(recording, timeline, builder, progress, [&](const reader::Step& step) {
+      stats.on_step(step);
+      return true;
+    });
+  }
+  if (!timeline.error().empty())
+    std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu events before it\n",
+                 options.file.c_str(), timeline.error().c_str(),
+                 static_cast<unsigned long long>(timeline.events_read()));
+  if (!builder.started())
+    std::fprintf(stderr, "pyrewind: warning: %s: no events in the range selected\n", options.file.c_str());
+
+  const Report report = make_report(stats, timeline);
+  if (options.format == "json")
+    write_json(out, report);
+  else
+    write_text(out, report, options.file);
+}
+
 }  // namespace
 
 int stats_command(const StatsOptions& options) {
@@ -217,27 +375,10 @@ int stats_command(const StatsOptions& options) {
   }
 
   reader::Timeline timeline(*recording);
-  analysis::StatsCollector stats;
-  analysis::SpanBuilder builder(range, stats);
-  {
-    analysis::Progress progress("reading", recording->data_end() - recording->data_begin());
-    analysis::scan(*recording, timeline, builder, progress, [&](const reader::Step& step) {
-      stats.on_step(step);
-      return true;
-    });
-  }
-  if (!timeline.error().empty())
-    std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu events before it\n",
-                 options.file.c_str(), timeline.error().c_str(),
-                 static_cast<unsigned long long>(timeline.events_read()));
-  if (!builder.started())
-    std::fprintf(stderr, "pyrewind: warning: %s: no events in the range selected\n", options.file.c_str());
-
-  const Report report = make_report(stats, timeline);
-  if (options.format == "json")
-    write_json(out.buffer(), report);
+  if (recording->header().mode() == "sample")
+    sampled_profile(options, range, *recording, timeline, out.buffer());
   else
-    write_text(out.buffer(), report, options.file);
+    traced_profile(options, range, *recording, timeline, out.buffer());
   if (!out.close()) {
     std::fprintf(stderr, "pyrewind: %s\n", out.error().c_str());
     return kExitIoError;

@@ -123,6 +123,25 @@ struct DumpOptions {
   uint32_t max_string = 100;  // characters of a str/bytes local shown
 };
 
+struct SampleOptions {
+  int pid = 0;                        // 0: start `command` and sample it
+  std::vector<std::string> command;   // after --: the program to start
+  std::string output = "pyrewind.rwd";
+  uint32_t rate_hz = 100;
+  double duration_seconds = 0;        // 0: until Ctrl-C / SIGTERM or the process exits
+  bool idle = false;                  // profiles count idle samples too
+  bool quiet = false;
+};
+
+struct TopOptions {
+  int pid = 0;
+  uint32_t rate_hz = 100;
+  double interval_seconds = 1;        // between refreshes
+  uint32_t once = 0;                  // print this many refreshes as plain text, then exit
+  bool idle = false;                  // count idle threads' samples too
+  size_t rows = 20;                   // functions shown
+};
+
 struct TableOptions {
   std::string file;
   std::string at;                // FILE:LINE of the loop's header
@@ -158,6 +177,8 @@ int stats_command(const StatsOptions& options);
 int html_command(const HtmlOptions& options);
 int memoryviz_command(const ExportOptions& options);  // export --format memoryviz (cmd_html.cpp)
 int dump_command(const DumpOptions& options);
+int sample_command(const SampleOptions& options);
+int top_command(const TopOptions& options);
 int replay_command(const ReplayOptions& options);
 int ctl_command(const CtlOptions& options);
 int table_command(const TableOptions& options);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "tools/pyrewind/commands.h"
 
@@ -130,6 +131,33 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();
 
+  pyrewind::cli::SampleOptions sample;
+  auto* sample_cmd = app.add_subcommand(
+      "sample", "Sample every thread's Python stack of a process from outside, at a fixed rate, into a recording");
+  sample_cmd->add_option("-o,--output", sample.output, "Recording file to write")->capture_default_str();
+  sample_cmd->add_option("--rate", sample.rate_hz, "Samples per second")
+      ->check(CLI::Range(1u, 20000u))
+      ->capture_default_str();
+  sample_cmd->add_option("--duration", sample.duration_seconds, "Stop after this many seconds (default: Ctrl-C or exit)")
+      ->check(CLI::PositiveNumber);
+  sample_cmd->add_flag("--idle", sample.idle, "Count idle threads' samples in profiles (they are recorded either way)");
+  sample_cmd->add_flag("-q,--quiet", sample.quiet, "Print nothing of pyrewind's own but errors");
+  sample_cmd->add_option("target", sample.command,
+                         "PID of a running Python program, or (after --) python3 [options] script.py|-m module|-c code [args]")
+      ->required();
+
+  pyrewind::cli::TopOptions top;
+  auto* top_cmd = app.add_subcommand("top", "The functions a running process spends its time in, refreshed (like py-spy top)");
+  top_cmd->add_option("pid", top.pid, "Process id of the Python program")->required();
+  top_cmd->add_option("--rate", top.rate_hz, "Samples per second")->check(CLI::Range(1u, 20000u))->capture_default_str();
+  top_cmd->add_option("--interval", top.interval_seconds, "Seconds between refreshes")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  top_cmd->add_option("--once", top.once, "Print this many refreshes as plain text, then exit")
+      ->check(CLI::PositiveNumber);
+  top_cmd->add_flag("--idle", top.idle, "Count idle threads' samples too");
+  top_cmd->add_option("--rows", top.rows, "Functions shown")->check(CLI::PositiveNumber)->capture_default_str();
+
   pyrewind::cli::ReplayOptions replay;
   auto* replay_cmd = app.add_subcommand("replay", "Step forward and backward through a recording (a time-travel debugger)");
   replay_cmd->add_option("file", replay.file, "Recording file")->required();
@@ -200,6 +228,16 @@ int main(int argc, char** argv) {
     if (*trigger_cmd) return pyrewind::cli::trigger_command(trigger);
     if (*ctl_cmd) return pyrewind::cli::ctl_command(ctl);
     if (*dump_cmd) return pyrewind::cli::dump_command(dump);
+    if (*sample_cmd) {
+      // One number alone is a process id; anything else, the program to start.
+      const std::string& first = sample.command.front();
+      if (sample.command.size() == 1 && first.find_first_not_of("0123456789") == std::string::npos && first.size() < 10) {
+        sample.pid = std::stoi(first);
+        sample.command.clear();
+      }
+      return pyrewind::cli::sample_command(sample);
+    }
+    if (*top_cmd) return pyrewind::cli::top_command(top);
     if (*replay_cmd) return pyrewind::cli::replay_command(replay);
     if (*table_cmd) return pyrewind::cli::table_command(table);
     if (*export_cmd) return pyrewind::cli::export_command(exp);

@@ -1,5 +1,7 @@
 #include "tools/pyrewind/recording_setup.h"
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,6 +198,25 @@ void FlightTrigger::check(collector::RecordingWriter& writer, LiveSessionFile& l
   if (!quiet) say("flight recorder: wrote window %llu to %s", static_cast<unsigned long long>(windows), path.c_str());
 }
 
+// Ends pyrewind the way the program ended: by the same signal, without a core dump of our
+// own (the program's, if any, was already written).
+int die_by_signal(int sig) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  struct sigaction action {};
+  action.sa_handler = SIG_DFL;
+  sigemptyset(&action.sa_mask);
+  sigaction(sig, &action, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  raise(sig);
+  return 128 + sig;  // only if the signal does not terminate (it always should)
+}
+
 void say(const char* format, ...) {
   va_list args;
   va_start(args, format);
@@ -225,14 +246,19 @@ std::unique_ptr<ring::OwnedSegment> create_ring(const TraceOptions& trace, uint3
   return segment;
 }
 
-v1::RecordingHeader base_header(const ring::OwnedSegment& segment, const TraceOptions& trace, const char* mode) {
+v1::RecordingHeader base_header(uint64_t start_monotonic_ns, const char* mode) {
   v1::RecordingHeader header;
   header.set_format_version(recording::kFormatVersion);
-  header.set_start_monotonic_ns(segment.header()->start_monotonic_ns);
-  header.set_start_wall_time_ns(wall_time_at(segment.header()->start_monotonic_ns));
+  header.set_start_monotonic_ns(start_monotonic_ns);
+  header.set_start_wall_time_ns(wall_time_at(start_monotonic_ns));
   header.set_host(collector::to_valid_utf8(host_name()));
   header.set_mode(mode);
   header.set_pyrewind_version(PYREWIND_VERSION);
+  return header;
+}
+
+v1::RecordingHeader base_header(const ring::OwnedSegment& segment, const TraceOptions& trace, const char* mode) {
+  v1::RecordingHeader header = base_header(segment.header()->start_monotonic_ns, mode);
   header.set_locals_omitted(!trace.capture_locals);
   return header;
 }

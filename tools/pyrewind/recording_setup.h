@@ -78,6 +78,10 @@ const char* agent_state_name(uint32_t agent_state);
 // An absolute form of `path` (for `status`), or `path` itself.
 std::string absolute_path(const std::string& path);
 
+// Ends pyrewind the way a program it ran ended: by the same signal, without a core dump of
+// its own.
+int die_by_signal(int sig);
+
 // "pyrewind: <message>" on stderr.
 void say(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
@@ -86,7 +90,9 @@ void say(const char* format, ...) __attribute__((format(printf, 1, 2)));
 // why; `*exit_code` then holds pyrewind's exit status.
 std::unique_ptr<ring::OwnedSegment> create_ring(const TraceOptions& trace, uint32_t target_pid, int* exit_code);
 
-// The header fields both commands fill the same way: format, times, host, mode, options.
+// The header fields every recording fills the same way: format, times, host, mode.
+v1::RecordingHeader base_header(uint64_t start_monotonic_ns, const char* mode);
+// The same for `run` and `attach`, with the trace options.
 v1::RecordingHeader base_header(const ring::OwnedSegment& segment, const TraceOptions& trace, const char* mode);
 
 }  // namespace pyrewind::cli

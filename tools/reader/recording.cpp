@@ -198,6 +198,7 @@ struct SummaryBuilder {
   std::map<uint32_t, v1::ThreadSummary> threads;
   std::vector<uint64_t> by_kind = std::vector<uint64_t>(6, 0);
   uint64_t events = 0;
+  uint64_t samples = 0;
   uint64_t dropped_records = 0;
   uint64_t dropped_bytes = 0;
   std::vector<std::string> messages;
@@ -239,6 +240,20 @@ struct SummaryBuilder {
             if (ts.events() == 0 || time < ts.first_time_ns()) ts.set_first_time_ns(time);
             if (time > ts.last_time_ns()) ts.set_last_time_ns(time);
             ts.set_events(ts.events() + 1);
+            break;
+          }
+          case F::Packet::kSample: {
+            uint64_t t = 0, time = 0;
+            while (r.next(f)) {
+              if (f.wire_type != wire::kVarint) continue;
+              if (f.number == F::Sample::kThread) t = f.varint;
+              if (f.number == F::Sample::kTimeNs) time = f.varint;
+            }
+            ++samples;
+            v1::ThreadSummary& ts = thread(static_cast<uint32_t>(t));
+            if ((ts.events() == 0 && ts.samples() == 0) || time < ts.first_time_ns()) ts.set_first_time_ns(time);
+            if (time > ts.last_time_ns()) ts.set_last_time_ns(time);
+            ts.set_samples(ts.samples() + 1);
             break;
           }
           case F::Packet::kThreadStart: {
@@ -292,6 +307,7 @@ struct SummaryBuilder {
     for (uint64_t n : by_kind) s.add_event_count_by_kind(n);
     s.set_dropped_records(dropped_records);
     s.set_dropped_bytes(dropped_bytes);
+    s.set_sample_count(samples);
     for (const auto& m : messages) s.add_agent_messages(m);
     s.set_code_count(codes.size());
   }

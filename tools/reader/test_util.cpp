@@ -277,6 +277,19 @@ void RecordingBuilder::loss(uint32_t thread, uint64_t records, uint64_t bytes) {
   writer_->add_loss(thread, records, bytes, p.SerializeAsString());
 }
 
+void RecordingBuilder::sample(uint32_t thread, uint64_t time, const std::vector<uint64_t>& codes,
+                              const std::vector<uint32_t>& lines, bool gil, bool idle) {
+  v1::Packet p;
+  v1::Sample& s = *p.mutable_sample();
+  s.set_thread(thread);
+  s.set_time_ns(time);
+  for (uint64_t code : codes) s.add_code_ids(code);
+  for (uint32_t line : lines) s.add_lines(line);
+  s.set_gil(gil);
+  s.set_idle(idle);
+  writer_->add_sample(thread, time, codes.data(), codes.size(), p.SerializeAsString());
+}
+
 void RecordingBuilder::status(const std::string& message) {
   v1::Packet p;
   p.mutable_agent_status()->set_state(v1::AgentStatus::STATE_STOPPED);

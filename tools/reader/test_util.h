@@ -75,6 +75,9 @@ class RecordingBuilder {
   void event(const v1::Event& event);
   void raw_event(uint32_t thread, uint64_t time, const std::string& bytes);  // not a valid Packet
   void loss(uint32_t thread, uint64_t records, uint64_t bytes);
+  // A sampled stack: code ids and lines innermost first.
+  void sample(uint32_t thread, uint64_t time, const std::vector<uint64_t>& codes, const std::vector<uint32_t>& lines,
+              bool gil = false, bool idle = false);
   void status(const std::string& message);
 
   bool finish(int exit_status = 0, bool exited = true);

@@ -366,6 +366,17 @@ void Timeline::forget_stacks_after_gap() {
   next_seq_known_ = true;
 }
 
+void Timeline::on_sample(const v1::Sample& s) {
+  sample_.index = samples_read_++;
+  sample_.time_ns = s.time_ns();
+  sample_.thread = s.thread();
+  sample_.gil = s.gil();
+  sample_.idle = s.idle();
+  sample_.frames.resize(static_cast<size_t>(s.code_ids_size()));
+  for (int i = 0; i < s.code_ids_size(); ++i)
+    sample_.frames[static_cast<size_t>(i)] = {&code_entry(s.code_ids(i)), i < s.lines_size() ? s.lines(i) : 0};
+}
+
 bool Timeline::next() {
   for (;;) {
     if (!in_chunk_) {
@@ -430,6 +441,10 @@ bool Timeline::next() {
         return true;
       case v1::Packet::kAgentStatus:
         type_ = ItemType::kAgentStatus;
+        return true;
+      case v1::Packet::kSample:
+        on_sample(p.sample());
+        type_ = ItemType::kSample;
         return true;
       default:
         continue;  // an empty packet or a body this reader does not know

@@ -96,6 +96,7 @@ class Frame {
 enum class ItemType {
   kEvent, kLoss, kThreadStart, kThreadEnd, kAgentStatus,
   kChunkStart,  // only with stop_at_chunk_starts(): a chunk begins; nothing of it is read yet
+  kSample,      // a sampled stack (recordings of mode "sample"); stacks of kEvent are untouched
 };
 
 // An event with everything resolved. Pointers are valid until the timeline advances.
@@ -112,6 +113,20 @@ struct Step {
   const v1::Value* return_value = nullptr;       // RETURN with a value (absent when unwinding)
   const v1::ExceptionInfo* exception = nullptr;  // EXCEPTION / EXCEPTION_HANDLED
   const v1::Event* event = nullptr;              // the raw event
+};
+
+// A sampled stack with its code objects resolved. Valid until the timeline advances.
+struct SampleFrame {
+  const CodeInfo* code = nullptr;  // never null (an unknown code has known == false)
+  uint32_t line = 0;               // 0: no line
+};
+struct SampleStep {
+  uint64_t index = 0;      // recording-wide sample index, 0-based, in file order
+  uint64_t time_ns = 0;    // since RecordingHeader.start_monotonic_ns
+  uint32_t thread = 0;
+  bool gil = false;
+  bool idle = false;
+  std::vector<SampleFrame> frames;  // innermost first
 };
 
 struct ThreadInfo {
@@ -152,6 +167,7 @@ class Timeline {
 
   ItemType type() const { return type_; }
   const Step& step() const { return step_; }                 // kEvent
+  const SampleStep& sample() const { return sample_; }       // kSample
   const v1::Packet& packet() const;                          // any item: the raw packet
   const v1::Loss& loss() const { return packet().loss(); }   // kLoss
   const v1::ThreadStart& thread_start() const { return packet().thread_start(); }
@@ -164,6 +180,7 @@ class Timeline {
 
   const std::string& error() const;
   uint64_t events_read() const { return events_read_; }
+  uint64_t samples_read() const { return samples_read_; }
   uint64_t skipped_packets() const;  // packets that failed to parse (their data is lost)
 
  private:
@@ -172,6 +189,7 @@ class Timeline {
   bool resolve(CodeInfo& code, const v1::CodeDef& def);
   void on_code_def(const v1::CodeDef& def);
   void on_event(const v1::Event& event, uint64_t seq);
+  void on_sample(const v1::Sample& sample);
   Frame& frame_at(ThreadInfo& t, uint32_t depth, const CodeInfo* code);
   void resolve_pending();
   // Before a chunk whose first seq does not follow the previous chunk's events (the next
@@ -185,12 +203,14 @@ class Timeline {
   bool in_chunk_ = false;
   ItemType type_ = ItemType::kEvent;
   Step step_;
+  SampleStep sample_;
   Frame popped_;
   std::unordered_map<uint64_t, std::string> strings_;
   std::unordered_map<uint64_t, CodeInfo> codes_;
   std::unordered_map<uint64_t, v1::CodeDef> pending_defs_;  // CodeDefs with unresolved names
   std::unordered_map<uint32_t, ThreadInfo> threads_;
   uint64_t events_read_ = 0;
+  uint64_t samples_read_ = 0;  // starts at 0 also when the timeline starts mid-recording
   uint64_t skipped_before_ = 0;  // skipped packets of finished chunks
   bool stop_at_chunk_starts_ = false;
   bool chunk_start_returned_ = false;  // kChunkStart returned for the chunk not yet entered

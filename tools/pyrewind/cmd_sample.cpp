@@ -1,0 +1,335 @@
+// `pyrewind sample PID -o FILE [--rate HZ] [--duration S] [--idle]` and
+// `pyrewind sample -o FILE [options] -- python3 app.py ...`: every thread's Python stack, every
+// period, read from outside the process (injector/inspect/, as `dump` does: no ptrace stop, no
+// GIL, nothing run in the target), written as Sample packets into a recording of mode "sample".
+//
+// The target runs on while it is read, so a stack can be torn; a thread whose stack does not
+// check out gives no sample at that tick, and the summary counts it as dropped. Idle samples
+// (the OS thread not running) are always recorded, flagged; --idle only tells the profiles
+// (stats, exports) to count them, as py-spy's --idle does.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "collector/src/packet_validator.h"
+#include "collector/src/recording_writer.h"
+#include "injector/inspect/python_process.h"
+#include "injector/inspect/python_stacks.h"
+#include "injector/launch/launcher.h"
+#include "injector/launch/python_probe.h"
+#include "pyrewind/v1/trace.pb.h"
+#include "tools/pyrewind/commands.h"
+#include "tools/pyrewind/recording_setup.h"
+#include "tools/pyrewind/sampling.h"
+
+namespace pyrewind::cli {
+namespace {
+
+std::string read_link(const std::string& path) {
+  char buffer[PATH_MAX];
+  const ssize_t n = readlink(path.c_str(), buffer, sizeof buffer);
+  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+}
+
+// Turns snapshots into the recording's packets: strings, code objects and threads defined once
+// (the writer re-states them per chunk), then one Sample per thread.
+class SampleRecorder {
+ public:
+  explicit SampleRecorder(collector::RecordingWriter& writer) : writer_(writer) {}
+
+  void add(const inspect::ThreadStack& thread, bool gil_known, uint64_t time_ns) {
+    v1::Sample& sample = *packet_.mutable_sample();
+    sample.Clear();
+    for (const inspect::Frame& frame : thread.frames) {
+      sample.add_code_ids(code_id(frame));
+      sample.add_lines(frame.line > 0 ? static_cast<uint32_t>(frame.line) : 0);
+    }
+    const uint32_t index = thread_index(thread);
+    sample.set_thread(index);
+    sample.set_time_ns(time_ns);
+    sample.set_gil(gil_known && thread.holds_gil);
+    sample.set_idle(is_idle(thread));
+    packet_.SerializeToString(&bytes_);
+    writer_.add_sample(index, time_ns, sample.code_ids().data(), static_cast<size_t>(sample.code_ids_size()), bytes_);
+  }
+
+  void flush() { writer_.flush_chunk(); }
+
+ private:
+  struct Thread {
+    uint32_t index = 0;
+    pid_t native_id = 0;
+    std::string name;
+  };
+
+  uint64_t string_id(const std::string& text) {
+    auto [it, inserted] = strings_.try_emplace(text, strings_.size() + 1);
+    if (inserted) {
+      v1::Packet def;
+      def.mutable_string_def()->set_id(it->second);
+      def.mutable_string_def()->set_text(collector::to_valid_utf8(text));
+      writer_.add_string(it->second, def.SerializeAsString());
+    }
+    return it->second;
+  }
+
+  uint64_t code_id(const inspect::Frame& frame) {
+    bool is_new = false;
+    const uint64_t id = codes_.intern(frame, &is_new);
+    if (is_new) {
+      const uint64_t file = string_id(frame.file), name = string_id(frame.function);
+      v1::Packet def;
+      v1::CodeDef& code = *def.mutable_code_def();
+      code.set_id(id);
+      code.set_file_name_id(file);
+      code.set_qualified_name_id(name);
+      code.set_first_line(frame.first_line > 0 ? static_cast<uint32_t>(frame.first_line) : 0);
+      writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
+    }
+    return id;
+  }
+
+  // A thread is known by its threading.get_ident(); a new OS thread behind the same ident (one
+  // ended, another started) gets a new index, and a renamed thread is announced again.
+  uint32_t thread_index(const inspect::ThreadStack& stack) {
+    auto [it, inserted] = threads_.try_emplace(stack.pthread_id);
+    Thread& t = it->second;
+    const bool reused = !inserted && t.native_id && stack.native_id && t.native_id != stack.native_id;
+    if (!inserted && !reused && t.name == stack.os_name && (t.native_id || !stack.native_id)) return t.index;
+    if (inserted || reused) t.index = next_thread_++;
+    t.native_id = stack.native_id;
+    t.name = stack.os_name;
+    v1::Packet start;
+    v1::ThreadStart& s = *start.mutable_thread_start();
+    s.set_thread(t.index);
+    s.set_native_id(static_cast<uint64_t>(t.native_id));
+    s.set_name(collector::to_valid_utf8(t.name));
+    s.set_ident(stack.pthread_id);
+    writer_.add_thread(t.index, static_cast<uint64_t>(t.native_id), t.name, start.SerializeAsString());
+    return t.index;
+  }
+
+  collector::RecordingWriter& writer_;
+  CodeTable codes_;
+  std::unordered_map<std::string, uint64_t> strings_;
+  std::unordered_map<uint64_t, Thread> threads_;
+  uint32_t next_thread_ = 0;
+  v1::Packet packet_;
+  std::string bytes_;
+};
+
+v1::RecordingHeader make_header(const SampleOptions& options, const inspect::PythonTarget& target, pid_t pid,
+                                uint64_t start_ns) {
+  v1::RecordingHeader header = base_header(start_ns, "sample");
+  header.set_sample_rate_hz(options.rate_hz);
+  header.set_sample_idle(options.idle);
+  header.set_python_implementation("cpython");
+  header.set_python_version(target.version);
+  // PY_VERSION_HEX without the release level, which the memory does not tell.
+  int major = 0, minor = 0, micro = 0;
+  std::sscanf(target.version.c_str(), "%d.%d.%d", &major, &minor, &micro);
+  header.set_python_hexversion(static_cast<uint32_t>(major << 24 | minor << 16 | micro << 8));
+  header.set_pid(static_cast<uint64_t>(pid));
+  const std::string proc = "/proc/" + std::to_string(pid);
+  for (const std::string& arg : options.command.empty() ? process_arguments(pid) : options.command)
+    header.add_argv(collector::to_valid_utf8(arg));
+  header.set_cwd(collector::to_valid_utf8(read_link(proc + "/cwd")));
+  header.set_executable(collector::to_valid_utf8(read_link(proc + "/exe")));
+  return header;
+}
+
+// As the collector of `run` does, the chunk being filled is written every second, so a
+// sampler that is killed loses at most that much.
+constexpr uint64_t kFlushIntervalNs = 1000000000;
+
+struct Counts {
+  uint64_t samples = 0;
+  uint64_t dropped = 0;
+  uint64_t flushed_ns = 0;  // when the chunk was last written
+};
+
+// One tick: every thread's stack into the recording; torn threads counted as dropped. False
+// when the interpreter could not be read at all.
+bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, uint64_t start_ns, Counts* counts) {
+  static const inspect::StackOptions kOptions;  // no locals
+  inspect::Snapshot snapshot;
+  std::string error;
+  const uint64_t time_ns = monotonic_ns() - start_ns;
+  if (!reader.read(kOptions, &snapshot, &error)) return false;
+  for (const inspect::ThreadStack& thread : snapshot.threads) {
+    if (!thread.error.empty()) {
+      ++counts->dropped;
+      continue;
+    }
+    recorder.add(thread, snapshot.gil_known, time_ns);
+    ++counts->samples;
+  }
+  if (time_ns - counts->flushed_ns >= kFlushIntervalNs) {
+    counts->flushed_ns = time_ns;
+    recorder.flush();
+  }
+  return true;
+}
+
+int sample_process(const SampleOptions& options) {
+  const pid_t pid = options.pid;
+  inspect::ProcessMemory memory(pid);
+  const inspect::LocateResult located = inspect::locate_python(pid, memory);
+  if (located.status != inspect::LocateStatus::kOk) return locate_failure(located);
+
+  const uint64_t start_ns = monotonic_ns();
+  std::string error;
+  auto writer = collector::RecordingWriter::create(options.output, make_header(options, located.target, pid, start_ns),
+                                                   &error);
+  if (!writer) {
+    say("%s", error.c_str());
+    return kExitIoError;
+  }
+  catch_stop_signals();
+  inspect::StackReader reader(located.target, memory);
+  SampleRecorder recorder(*writer);
+  Counts counts;
+  Ticker ticker(options.rate_hz);
+  const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
+  bool exited = false;
+  while (!stop_requested() && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
+    if (!sample_once(reader, recorder, start_ns, &counts)) {
+      if (!process_alive(pid)) {
+        exited = true;
+        break;
+      }
+      ++counts.dropped;
+    }
+    ticker.wait();
+  }
+  v1::RecordingSummary extras;
+  extras.set_target_exited(exited);
+  extras.set_dropped_samples(counts.dropped);
+  if (!writer->finish(extras)) {
+    say("%s", writer->error().c_str());
+    return kExitIoError;
+  }
+  if (!options.quiet)
+    say("sampled %llu stacks (%llu dropped) of process %d to %s", static_cast<unsigned long long>(counts.samples),
+        static_cast<unsigned long long>(counts.dropped), static_cast<int>(pid), options.output.c_str());
+  return kExitOk;
+}
+
+// Everything but the final exit; `*kill_signal` is set when pyrewind must die by a signal.
+int sample_program(const SampleOptions& options, int* kill_signal) {
+  const uint64_t start_ns = monotonic_ns();
+  // An unwritable output fails before the program runs; the recording itself is created once
+  // the interpreter is found, since its header names the Python version.
+  if (FILE* probe = std::fopen(options.output.c_str(), "w")) {
+    std::fclose(probe);
+  } else {
+    say("cannot create %s: %s", options.output.c_str(), std::strerror(errno));
+    return kExitIoError;
+  }
+  std::string error;
+  injector::LaunchSpec spec;  // no preload library: the program runs as it is
+  spec.argv = options.command;
+  int error_number = 0;
+  if (!injector::resolve_executable(options.command[0], std::getenv("PATH"), &spec.executable, &error_number)) {
+    unlink(options.output.c_str());
+    say("%s: %s", options.command[0].c_str(),
+        error_number == ENOENT ? "command not found" : std::strerror(error_number));
+    return kExitNotPython;
+  }
+  // As for `run`: Ctrl-C reaches the program from the terminal, pyrewind outlives it to finish
+  // the file, SIGTERM and friends sent to pyrewind are passed on (injector/launch/launcher.h).
+  std::unique_ptr<injector::TracedChild> child = injector::TracedChild::prepare(spec, &error);
+  int exec_errno = 0;
+  if (!child || !child->start(&error, &exec_errno)) {
+    unlink(options.output.c_str());
+    say("cannot execute %s: %s", options.command[0].c_str(), error.c_str());
+    return child ? kExitNotPython : kExitInternal;
+  }
+  const pid_t pid = child->pid();
+  inspect::ProcessMemory memory(pid);
+  inspect::LocateResult located;
+  std::unique_ptr<collector::RecordingWriter> writer;
+  std::unique_ptr<inspect::StackReader> reader;
+  std::unique_ptr<SampleRecorder> recorder;
+  Counts counts;
+  bool sampled = false;  // a snapshot was read: from then on a failed read is a dropped sample
+  Ticker ticker(options.rate_hz);
+  const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
+  while (!child->wait_exit(0)) {
+    if (!writer) {
+      // Until the interpreter's image is mapped (the dynamic loader runs first) it is not
+      // found; looked for every millisecond, so sampling starts with the program.
+      located = inspect::locate_python(pid, memory);
+      if (located.status == inspect::LocateStatus::kOk) {
+        writer = collector::RecordingWriter::create(options.output, make_header(options, located.target, pid, start_ns),
+                                                    &error);
+        if (!writer) {
+          say("%s; the program runs on unsampled", error.c_str());
+          break;
+        }
+        reader = std::make_unique<inspect::StackReader>(located.target, memory);
+        recorder = std::make_unique<SampleRecorder>(*writer);
+      }
+    }
+    if (reader && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
+      if (sample_once(*reader, *recorder, start_ns, &counts))
+        sampled = true;
+      else if (sampled && process_alive(pid))
+        ++counts.dropped;
+    }
+    if (writer)
+      ticker.wait();
+    else
+      usleep(1000);
+  }
+  const int status = child->reap();
+  int code = kExitOk;
+  if (!writer) {
+    if (error.empty()) {
+      say("%s was not sampled: %s", options.command[0].c_str(),
+          located.message.empty() ? "it exited before its interpreter was found" : located.message.c_str());
+      unlink(options.output.c_str());
+    }
+  } else {
+    v1::RecordingSummary extras;
+    extras.set_target_exited(true);
+    extras.set_exit_status(injector::exit_status_of(status));
+    extras.set_dropped_samples(counts.dropped);
+    if (!writer->finish(extras))
+      say("error: %s", writer->error().c_str());
+    else if (!options.quiet)
+      say("sampled %llu stacks (%llu dropped) to %s", static_cast<unsigned long long>(counts.samples),
+          static_cast<unsigned long long>(counts.dropped), options.output.c_str());
+  }
+  if (WIFSIGNALED(status)) {
+    *kill_signal = WTERMSIG(status);
+    return 128 + WTERMSIG(status);
+  }
+  if (WIFEXITED(status)) code = WEXITSTATUS(status);
+  return code;
+}
+
+}  // namespace
+
+int sample_command(const SampleOptions& options) {
+  if (options.pid < 0 || (options.pid == 0 && options.command.empty())) {
+    say("not a process id: pyrewind sample PID -o FILE, or pyrewind sample -o FILE -- python3 app.py");
+    return kExitUsage;
+  }
+  if (options.pid > 0) return sample_process(options);
+  int kill_signal = 0;
+  const int code = sample_program(options, &kill_signal);  // releases everything before a signal death
+  if (kill_signal > 0) return die_by_signal(kill_signal);
+  return code;
+}
+
+}  // namespace pyrewind::cli
