@@ -12,6 +12,7 @@ packages=(
   libgtest-dev googletest
   python3 python3-dev python3-pytest python3-protobuf
   chromium                # the `pyrewind html` page's end-to-end test (headless)
+  austin                  # tools/bench/sample_bench.py compares the sampler with it
 )
 
 missing=()

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """pyrewind sampling benchmark (`pyrewind sample`).
 
-For each interpreter, runs CPU-bound workloads (tools/bench/workloads.py) plain and under
-`pyrewind sample -- ...` at 100 Hz and 1 kHz, interleaved round by round, and reports the median
-over rounds of (sampled time / plain time of the same round), the workload's own time
-(perf_counter inside the program). Then it samples one busy thread by PID for two seconds at more and more samples per
+For each interpreter, runs CPU-bound workloads (tools/bench/workloads.py) plain, under
+`pyrewind sample -- ...` and under Debian's `austin` at 100 Hz and 1 kHz, interleaved round by
+round, and reports the median over rounds of (sampled time / plain time of the same round), the
+workload's own time (perf_counter inside the program). Debian bookworm's austin (1.0.1) cannot
+read Python 3.10+ ("Interpreter state search timed out"): those cells say so. Then it samples one busy thread by PID for two seconds at more and more samples per
 second and reports the rate the sampler sustained (samples in the recording / time sampled,
 from `pyrewind info --json`) and the sampler's own CPU time per sample.
 
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +50,18 @@ def sized(python, workload, target, tmp):
     return size
 
 
+def austin_elapsed(austin, rate, prog, tmp):
+    """(workload time under austin at `rate` Hz, None), or (None, why austin could not)."""
+    out = os.path.join(tmp, "austin.out")
+    res = subprocess.run([austin, "-i", str(1000000 // rate), "-o", out] + prog, capture_output=True, text=True,
+                         env=clean_env(), cwd=tmp, timeout=1800)
+    lines = [line for line in res.stdout.strip().splitlines() if line.startswith("{")]
+    if res.returncode != 0 or not lines or not os.path.exists(out) or os.path.getsize(out) == 0:
+        why = (res.stderr.strip().splitlines() or ["exit %d" % res.returncode])[0]
+        return None, "austin: %s" % why.strip()[:60]
+    return json.loads(lines[-1])["elapsed"], None
+
+
 def sampled_info(pyrewind, recording):
     res = subprocess.run([pyrewind, "info", "--json", recording], capture_output=True, text=True)
     return json.loads(res.stdout)
@@ -67,8 +81,11 @@ def main():
     rounds = 3 if args.quick else args.rounds
     target = 0.5 if args.quick else 1.5
     workloads = ("loops", "fib") if not args.quick else ("loops",)
-    print("| python | workload | plain s | 100 Hz | 1 kHz |")
-    print("|---|---|---|---|---|")
+    austin = shutil.which("austin")
+    if not austin:
+        log("austin is not installed (apt-get install austin): no comparison with it")
+    print("| python | workload | plain s | pyrewind 100 Hz | pyrewind 1 kHz | austin 100 Hz | austin 1 kHz |")
+    print("|---|---|---|---|---|---|---|")
     rates_table = []
     with tempfile.TemporaryDirectory() as tmp:
         recording = os.path.join(tmp, "bench.rwd")
@@ -81,14 +98,21 @@ def main():
                 size = sized(python, workload, target, tmp)
                 prog = [python, WORKLOADS, workload, str(size)]
                 plain, ratios = [], {rate: [] for rate in RATES}
+                austin_ratios = {rate: [] for rate in RATES}
+                austin_error = "not installed" if not austin else None
                 for _ in range(rounds):
                     p = elapsed(prog, tmp)
                     plain.append(p)
                     for rate in RATES:
                         t = elapsed([pyrewind, "sample", "-q", "-o", recording, "--rate", str(rate), "--"] + prog, tmp)
                         ratios[rate].append(t / p)
-                print("| %s | %s | %.3f | %s |" % (info["version"], workload, statistics.median(plain),
-                                                   " | ".join("%.3fx" % statistics.median(ratios[r]) for r in RATES)),
+                        if austin_error is None:
+                            t, austin_error = austin_elapsed(austin, rate, prog, tmp)
+                            if austin_error is None:
+                                austin_ratios[rate].append(t / p)
+                cells = ["%.3fx" % statistics.median(ratios[r]) for r in RATES]
+                cells += [austin_error or "%.3fx" % statistics.median(austin_ratios[r]) for r in RATES]
+                print("| %s | %s | %.3f | %s |" % (info["version"], workload, statistics.median(plain), " | ".join(cells)),
                       flush=True)
             # Sustained rate: one busy thread sampled by PID for two seconds; the sampler's own
             # CPU time (it is our only child waited for meanwhile) per sample.
