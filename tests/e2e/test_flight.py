@@ -76,6 +76,8 @@ def test_trigger_command_and_series_of_windows(pyrewind, interp, work):
             expected = work / ("fr.rwd" if n == 1 else "fr.1.rwd")
             assert res.stdout.decode().strip() == str(expected), res.describe()
             time.sleep(0.3)
+        res = run([pyrewind.path, "status"])
+        assert "%s  (flight recorder, 2 windows)" % (work / "fr.rwd") in res.stdout.decode(), res.describe()
         (work / "stop").touch()
         proc.communicate(timeout=60)
     finally:

@@ -68,10 +68,15 @@ int status_command(const StatusOptions& options) {
   }
   std::printf("%8s  %-6s  %-8s  %12s  %10s  %8s  %10s  %s\n", "PID", "MODE", "STATE", "EVENTS", "EVENTS/S",
               "DROPPED", "WRITTEN", "FILE");
-  for (const LiveSession& s : sessions)
-    std::printf("%8d  %-6s  %-8s  %12" PRIu64 "  %10.0f  %8" PRIu64 "  %10s  %s\n", static_cast<int>(s.target_pid),
+  for (const LiveSession& s : sessions) {
+    // A flight recorder writes only on triggers: its windows so far follow the file.
+    const std::string windows = s.flight ? "  (flight recorder, " + std::to_string(s.windows) +
+                                               (s.windows == 1 ? " window)" : " windows)")
+                                         : "";
+    std::printf("%8d  %-6s  %-8s  %12" PRIu64 "  %10.0f  %8" PRIu64 "  %10s  %s%s\n", static_cast<int>(s.target_pid),
                 s.mode.c_str(), s.state.c_str(), s.events, s.events_per_second, s.dropped,
-                human_bytes(s.file_bytes).c_str(), s.file.c_str());
+                human_bytes(s.file_bytes).c_str(), s.file.c_str(), windows.c_str());
+  }
   return kExitOk;
 }
 
