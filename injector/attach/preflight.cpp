@@ -174,6 +174,35 @@ std::string ptrace_denial(const PtraceCheck& check) {
   return "";
 }
 
+// 3.11+: the Py_Version constant. Before: the banner Py_GetVersion() wrote into .bss at
+// start-up, else the library's name (already in `process`). True once the major version is known.
+bool read_python_version(pid_t pid, const MappedImage& image, PythonProcess* process) {
+  if (auto symbol = image.elf->exported("Py_Version")) {
+    uint32_t hex = 0;
+    if (read_remote(pid, image.bias + symbol->value, &hex, sizeof hex) && (hex >> 24) >= 2) {
+      process->hexversion = hex;
+      process->major = static_cast<int>(hex >> 24);
+      process->minor = static_cast<int>((hex >> 16) & 0xff);
+      process->version = std::to_string(process->major) + "." + std::to_string(process->minor) + "." +
+                         std::to_string((hex >> 8) & 0xff);
+      return true;
+    }
+  }
+  if (auto bss = image.elf->section(".bss"); bss && bss->size <= kMaxBssScan) {
+    std::string copy(bss->size, '\0');
+    if (read_remote(pid, image.bias + bss->address, copy.data(), copy.size())) {
+      if (auto banner = find_version_banner(copy.data(), copy.size())) {
+        process->major = banner->major;
+        process->minor = banner->minor;
+        process->hexversion = banner->hexversion;
+        process->version = banner->version;
+        return true;
+      }
+    }
+  }
+  return process->major != 0;
+}
+
 PythonProcess preflight(pid_t pid) {
   PythonProcess process;
   const std::string pid_text = std::to_string(pid);
@@ -242,30 +271,12 @@ PythonProcess preflight(pid_t pid) {
     return fail(process, PreflightStatus::kNotPython,
                 "process " + pid_text + " (" + comm(pid) + ", " + process.image +
                     ") is not a Python process: no CPython interpreter in it");
-  // 3.11+: the Py_Version constant. Before: the banner Py_GetVersion() wrote into .bss at
-  // start-up, else the library's name.
-  if (auto symbol = image->elf->exported("Py_Version")) {
-    uint32_t hex = 0;
-    if (read_remote(pid, image->bias + symbol->value, &hex, sizeof hex) && (hex >> 24) >= 2) {
-      process.hexversion = hex;
-      process.major = static_cast<int>(hex >> 24);
-      process.minor = static_cast<int>((hex >> 16) & 0xff);
-      process.version = std::to_string(process.major) + "." + std::to_string(process.minor) + "." +
-                        std::to_string((hex >> 8) & 0xff);
-    }
-  }
-  if (process.hexversion == 0) {
-    if (auto bss = image->elf->section(".bss"); bss && bss->size <= kMaxBssScan) {
-      std::string copy(bss->size, '\0');
-      if (read_remote(pid, image->bias + bss->address, copy.data(), copy.size())) {
-        if (auto banner = find_version_banner(copy.data(), copy.size())) {
-          process.major = banner->major;
-          process.minor = banner->minor;
-          process.hexversion = banner->hexversion;
-          process.version = banner->version;
-        }
-      }
-    }
+  // A process that has just started may not have written its version banner yet: retry while
+  // it is young, as for the libraries above.
+  while (!read_python_version(pid, *image, &process)) {
+    const double age = process_age_seconds(pid);
+    if (age < 0 || age > kStartupSeconds) break;
+    usleep(2000);
   }
   if (process.major == 0)
     return fail(process, PreflightStatus::kUnknownVersion,

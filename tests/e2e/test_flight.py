@@ -46,7 +46,9 @@ def test_sigusr1_writes_the_newest_window(pyrewind, interp, work):
     proc = start(pyrewind, interp, work)
     try:
         time.sleep(1.5)
-        signalled = time.time_ns()
+        wait_for(work / "stop.progress")
+        with open(work / "stop.progress") as f:
+            reached = int(f.read())
         proc.send_signal(signal.SIGUSR1)  # to the collector: the program never sees it
         wait_for(work / "fr.rwd")
         (work / "stop").touch()
@@ -59,10 +61,9 @@ def test_sigusr1_writes_the_newest_window(pyrewind, interp, work):
     assert info["status"] == "complete", info
     evs = events(pyrewind, work / "fr.rwd", work / "fr.jsonl")
     assert evs[0]["seq"] > 0  # older events were forgotten
-    # The window ends with what ran when the signal came.
-    at = signalled - int(info["start_wall_time_ns"])
-    assert at - 0.3e9 < evs[-1]["t_ns"] < at + 1e9, (at, evs[-1]["t_ns"])
-    assert last_i(evs) <= final
+    # The window ends with what ran when the signal came: at least the iteration the program
+    # had reported before it (its events were committed to shared memory before the report).
+    assert reached <= last_i(evs) <= final, (reached, last_i(evs), final)
     assert b"wrote window 1" in err
 
 
@@ -91,7 +92,7 @@ def test_trigger_command_and_series_of_windows(pyrewind, interp, work):
     gap = first[0]["seq"]
     for cmd in (["stats"], ["html", "-o", str(work / "p.html"), "--from", str(gap - 10), "--max-steps", "50"],
                 ["replay", "-c", "goto %d; where; back; where" % gap],
-                ["table", "--at", "%s:14" % program("flight_target.py")],
+                ["table", "--at", "%s:15" % program("flight_target.py")],
                 ["export", "--format", "chrome", "-o", str(work / "c.json")]):
         res = run([pyrewind.path, cmd[0], str(work / "fr.rwd")] + cmd[1:])
         assert res.returncode == 0, res.describe()

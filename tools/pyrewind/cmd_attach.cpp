@@ -271,7 +271,7 @@ int attach_command(const AttachOptions& options) {
   LimitWatch limits(limits_options, *writer, *ring_header, options.quiet);
   LiveSessionFile live(pid, "attach", absolute_path(options.output), flight_recorder);
   session.run([&](uint64_t timeout_ns) {
-    flight.check(*writer, live, options.quiet);
+    flight.check(session, *writer, live, options.quiet);
     apply_control_request(live, *segment->header());
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 agent_state_name(session.agent_state()));
@@ -309,7 +309,7 @@ int attach_command(const AttachOptions& options) {
   end.target_exited = target_exited;
   end.stop_reason = limits.reason();
   const bool finished = session.finish(end);
-  flight.check(*writer, live, options.quiet);
+  flight.check(session, *writer, live, options.quiet);
 
   code = kExitOk;
   const std::string message = session.agent_message();

@@ -220,7 +220,7 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   LiveSessionFile live(child->pid(), "run", absolute_path(options.output), flight_recorder);
   session.run([&](uint64_t timeout_ns) {
     limits.check();
-    flight.check(*writer, live, options.quiet);
+    flight.check(session, *writer, live, options.quiet);
     apply_control_request(live, *segment->header());
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 agent_state_name(session.agent_state()));
@@ -232,7 +232,7 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   end.exit_status = injector::exit_status_of(wait_status);
   end.target_exited = true;
   const bool finished = session.finish(end);
-  flight.check(*writer, live, options.quiet);  // a window the last events triggered
+  flight.check(session, *writer, live, options.quiet);  // a window the last events triggered
   report_end(options, session, finished, writer->windows_written());
 
   if (WIFSIGNALED(wait_status)) {

@@ -183,10 +183,12 @@ FlightTrigger::~FlightTrigger() {
   if (active_) sigaction(SIGUSR1, &previous_, nullptr);
 }
 
-void FlightTrigger::check(collector::RecordingWriter& writer, LiveSessionFile& live, bool quiet) {
+void FlightTrigger::check(collector::Session& session, collector::RecordingWriter& writer, LiveSessionFile& live,
+                          bool quiet) {
   if (!active_) return;
   if (g_trigger_requested) {
     g_trigger_requested = 0;
+    session.poll();  // its scan starts after the signal
     if (!writer.write_window("SIGUSR1 (pyrewind trigger)") && !quiet && !writer.failed())
       say("flight recorder: triggered, but nothing new was recorded since the last window");
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "collector/src/recording_writer.h"
+#include "collector/src/session.h"
 #include "pyrewind/v1/recording.pb.h"
 #include "proto/ring/layout.h"
 #include "proto/ring/segment.h"
@@ -58,9 +59,11 @@ class FlightTrigger {
   ~FlightTrigger();
   FlightTrigger(const FlightTrigger&) = delete;
   FlightTrigger& operator=(const FlightTrigger&) = delete;
-  // Call at each poll: writes a window if SIGUSR1 came; reports each new window (also those
-  // an exception triggered) on stderr unless `quiet`, and in the session's status file.
-  void check(collector::RecordingWriter& writer, LiveSessionFile& live, bool quiet);
+  // Call at each poll: writes a window if SIGUSR1 came, after one more poll of `session` so
+  // that it holds everything the program did up to the signal even when the collector is behind;
+  // reports each new window (also those an exception triggered) on stderr unless `quiet`, and
+  // in the session's status file.
+  void check(collector::Session& session, collector::RecordingWriter& writer, LiveSessionFile& live, bool quiet);
 
  private:
   bool active_;

@@ -1,5 +1,6 @@
-"""Works in a loop until the file argv[1] exists, then prints the last iteration; with argv[2]
-== "boom", first raises and catches one Boom after 0.5 s, then works on for 0.3 s."""
+"""Works in a loop until the file argv[1] exists, then prints the last iteration (every 200th is
+also written to argv[1] + ".progress"); with argv[2] == "boom", first raises and catches one Boom
+after 0.5 s, then works on for 0.3 s."""
 import os
 import sys
 import time
@@ -40,4 +41,8 @@ i = 0
 while not os.path.exists(sys.argv[1]):
     work(i)
     i += 1
+    if i % 200 == 0:
+        with open(sys.argv[1] + ".tmp", "w") as progress:
+            progress.write(str(i))
+        os.replace(sys.argv[1] + ".tmp", sys.argv[1] + ".progress")
 print(i, flush=True)
