@@ -36,6 +36,8 @@ class RemoteThread {
 
   uint64_t instruction_pointer() const { return saved_.rip; }
   uint64_t stack_pointer() const { return saved_.rsp; }
+  // Stopped inside a system call (blocked in it, or about to restart it), not in user code.
+  bool in_system_call() const { return static_cast<int64_t>(saved_.orig_rax) >= 0; }
   pid_t tid() const { return tid_; }
   // Signals that arrived while we held the thread (re-delivered at detach).
   const std::vector<int>& held_signals() const { return held_signals_; }

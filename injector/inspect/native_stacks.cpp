@@ -13,6 +13,7 @@ namespace {
 
 constexpr auto kStopTimeout = std::chrono::milliseconds(1000);
 constexpr size_t kMaxNativeFrames = 1024;
+constexpr size_t kMaxCachedSymbols = 1 << 16;
 
 bool is_eval_loop(const std::string& symbol) { return symbol == "_PyEval_EvalFrameDefault"; }
 
@@ -20,7 +21,6 @@ bool is_eval_loop(const std::string& symbol) { return symbol == "_PyEval_EvalFra
 
 std::unique_ptr<NativeStacks> NativeStacks::stop(pid_t pid, std::string* error, int* errno_out) {
   std::unique_ptr<NativeStacks> stacks(new NativeStacks());
-  stacks->pid_ = pid;
   *errno_out = 0;
   for (pid_t tid : injector::thread_ids(pid)) {
     std::string why;
@@ -34,7 +34,43 @@ std::unique_ptr<NativeStacks> NativeStacks::stop(pid_t pid, std::string* error, 
       return nullptr;
     }
   }
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  return stacks;
+}
+
+NativeStacks::~NativeStacks() {
+  threads_.clear();  // each RemoteThread restores and detaches its thread
+}
+
+bool NativeStacks::unwind(NativeUnwinder& unwinder, pid_t tid, std::vector<NativeFrame>* frames,
+                          std::string* error) const {
+  frames->clear();
+  bool stopped = false;
+  for (const auto& thread : threads_) stopped = stopped || thread->tid() == tid;
+  if (!stopped) {
+    *error = "the thread was not stopped";
+    return false;
+  }
+  return unwinder.unwind(tid, frames, error);
+}
+
+std::optional<bool> NativeStacks::in_system_call(pid_t tid) const {
+  for (const auto& thread : threads_)
+    if (thread->tid() == tid) return thread->in_system_call();
+  return std::nullopt;
+}
+
+NativeUnwinder::NativeUnwinder(pid_t pid) : pid_(pid) {
+  address_space_ = unw_create_addr_space(&_UPT_accessors, 0);
+  if (address_space_) unw_set_caching_policy(static_cast<unw_addr_space_t>(address_space_), UNW_CACHE_GLOBAL);
+}
+
+NativeUnwinder::~NativeUnwinder() {
+  if (address_space_) unw_destroy_addr_space(static_cast<unw_addr_space_t>(address_space_));
+}
+
+void NativeUnwinder::load_mappings() {
+  mappings_.clear();
+  std::ifstream maps("/proc/" + std::to_string(pid_) + "/maps");
   for (std::string line; std::getline(maps, line);) {
     std::istringstream fields(line);
     std::string range, perms, offset, device, inode, path;
@@ -46,36 +82,32 @@ std::unique_ptr<NativeStacks> NativeStacks::stop(pid_t pid, std::string* error, 
     m.begin = std::stoull(range.substr(0, dash), nullptr, 16);
     m.end = std::stoull(range.substr(dash + 1), nullptr, 16);
     m.module = path.empty() || path[0] != '/' ? path : path.substr(path.rfind('/') + 1);
-    stacks->mappings_.push_back(std::move(m));
+    mappings_.push_back(std::move(m));
   }
-  stacks->address_space_ = unw_create_addr_space(&_UPT_accessors, 0);
-  if (!stacks->address_space_) {
-    *error = "libunwind could not create an address space";
-    return nullptr;
+  mappings_fresh_ = true;
+}
+
+// An address outside every known mapping means the process mapped something new (dlopen):
+// read the maps again, once per unwind, and forget what was cached about the old ones.
+const NativeUnwinder::Mapping* NativeUnwinder::mapping_of(uint64_t address) {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const Mapping& m : mappings_)
+      if (address >= m.begin && address < m.end) return &m;
+    if (mappings_fresh_) return nullptr;
+    load_mappings();
+    symbols_.clear();
+    unw_flush_cache(static_cast<unw_addr_space_t>(address_space_), 0, 0);
   }
-  unw_set_caching_policy(static_cast<unw_addr_space_t>(stacks->address_space_), UNW_CACHE_GLOBAL);
-  return stacks;
+  return nullptr;
 }
 
-NativeStacks::~NativeStacks() {
-  if (address_space_) unw_destroy_addr_space(static_cast<unw_addr_space_t>(address_space_));
-  threads_.clear();  // each RemoteThread restores and detaches its thread
-}
-
-std::string NativeStacks::module_of(uint64_t address) const {
-  for (const Mapping& m : mappings_)
-    if (address >= m.begin && address < m.end) return m.module;
-  return "";
-}
-
-bool NativeStacks::unwind(pid_t tid, std::vector<NativeFrame>* frames, std::string* error) const {
+bool NativeUnwinder::unwind(pid_t tid, std::vector<NativeFrame>* frames, std::string* error) {
   frames->clear();
-  bool stopped = false;
-  for (const auto& thread : threads_) stopped = stopped || thread->tid() == tid;
-  if (!stopped) {
-    *error = "the thread was not stopped";
+  if (!address_space_) {
+    *error = "libunwind could not create an address space";
     return false;
   }
+  mappings_fresh_ = false;
   void* context = _UPT_create(tid);
   if (!context) {
     *error = "libunwind could not read the thread";
@@ -93,13 +125,20 @@ bool NativeStacks::unwind(pid_t tid, std::vector<NativeFrame>* frames, std::stri
     if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
     NativeFrame frame;
     frame.ip = ip;
-    char name[512];
-    unw_word_t offset = 0;
-    if (unw_get_proc_name(&cursor, name, sizeof name, &offset) == 0) {
-      frame.symbol = name;
-      frame.offset = offset;
+    const Mapping* mapping = mapping_of(ip);
+    if (mapping) frame.module = mapping->module;
+    auto [known, inserted] = symbols_.try_emplace(ip);
+    if (inserted) {
+      if (symbols_.size() > kMaxCachedSymbols) {  // bounded: a JIT could show endless addresses
+        symbols_.clear();
+        known = symbols_.try_emplace(ip).first;
+      }
+      char name[512];
+      unw_word_t offset = 0;
+      if (unw_get_proc_name(&cursor, name, sizeof name, &offset) == 0) known->second = {name, offset};
     }
-    frame.module = module_of(ip);
+    frame.symbol = known->second.name;
+    frame.offset = known->second.offset;
     frame.eval_loop = is_eval_loop(frame.symbol);
     frames->push_back(std::move(frame));
   } while (frames->size() < kMaxNativeFrames && unw_step(&cursor) > 0);

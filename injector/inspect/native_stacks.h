@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "injector/attach/remote_call.h"
@@ -26,6 +28,39 @@ struct NativeFrame {
   bool eval_loop = false;  // CPython's _PyEval_EvalFrameDefault: stands for Python frames
 };
 
+// What stays valid from one stop of a process to the next (`sample --native` stops it every
+// tick): libunwind's address space with its cached unwind tables, the mapped modules, and the
+// symbol of every address seen, since a symbol lookup reads the module's ELF file.
+class NativeUnwinder {
+ public:
+  explicit NativeUnwinder(pid_t pid);
+  ~NativeUnwinder();
+  NativeUnwinder(const NativeUnwinder&) = delete;
+  NativeUnwinder& operator=(const NativeUnwinder&) = delete;
+
+  // The frames of thread `tid`, which must be stopped, innermost first. False with `*error`
+  // when unwinding fails before its first frame.
+  bool unwind(pid_t tid, std::vector<NativeFrame>* frames, std::string* error);
+
+ private:
+  struct Mapping {
+    uint64_t begin = 0, end = 0;
+    std::string module;
+  };
+  struct Symbol {
+    std::string name;
+    uint64_t offset = 0;
+  };
+  void load_mappings();
+  const Mapping* mapping_of(uint64_t address);
+
+  pid_t pid_;
+  void* address_space_ = nullptr;  // unw_addr_space_t
+  std::vector<Mapping> mappings_;
+  bool mappings_fresh_ = false;  // loaded since the last unwind began: reloading cannot help
+  std::unordered_map<uint64_t, Symbol> symbols_;
+};
+
 class NativeStacks {
  public:
   // Stops every thread of `pid`. nullptr with `*error` when a thread cannot be stopped (no
@@ -35,22 +70,15 @@ class NativeStacks {
   NativeStacks(const NativeStacks&) = delete;
   NativeStacks& operator=(const NativeStacks&) = delete;
 
-  // The stopped thread's native frames, innermost first. False with `*error` when it is not
-  // one of the stopped threads or unwinding fails before its first frame.
-  bool unwind(pid_t tid, std::vector<NativeFrame>* frames, std::string* error) const;
+  // The stopped thread's native frames, innermost first, with `unwinder` (one of this
+  // process). False with `*error` when it is not one of the stopped threads or unwinding fails.
+  bool unwind(NativeUnwinder& unwinder, pid_t tid, std::vector<NativeFrame>* frames, std::string* error) const;
+  // Whether stopped thread `tid` was inside a system call; nullopt when it is not stopped.
+  std::optional<bool> in_system_call(pid_t tid) const;
 
  private:
-  struct Mapping {
-    uint64_t begin = 0, end = 0;
-    std::string module;
-  };
   NativeStacks() = default;
-  std::string module_of(uint64_t address) const;
-
-  pid_t pid_ = 0;
   std::vector<std::unique_ptr<injector::RemoteThread>> threads_;
-  std::vector<Mapping> mappings_;
-  void* address_space_ = nullptr;  // unw_addr_space_t
 };
 
 // One thread's stack with native frames, innermost first: each eval-loop frame of `native`

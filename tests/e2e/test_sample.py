@@ -330,3 +330,50 @@ def test_idle_samples_count_in_profiles_with_idle(pyrewind, interp, start_target
     assert stats["samples"] == len(samples)
     nap = next(f for f in stats["functions"] if f["function"] == "nap")
     assert nap["own_samples"] >= sum(1 for s in samples if s["idle"] and s["stack"] and s["stack"][0]["func"] == "nap")
+
+
+def test_sample_native_frames_below_python(pyrewind, interp, start_target, work):
+    """--native: each sample also holds the C frames (zlib's deflate, libc's sleep), the Python
+    frames standing where the evaluation loop's C frames were; the threads run on after, and
+    the profiles name the C functions by module."""
+    target = start_target(CHURN, "native")
+    zipper = target.started["threads"]["zipper"]
+    out = work / "native.rwd"
+    res = run([pyrewind.path, "sample", str(target.pid), "-o", str(out), "--native", "--rate", "200",
+               "--duration", "1.5"], timeout=60)
+    assert res.returncode == 0, res.describe()
+    assert target.proc.poll() is None, "the target died while sampled"
+    index = {t["native_id"]: t["index"] for t in info(pyrewind, out)["threads"]}
+    samples = [s for s in jsonl(pyrewind, out) if "sample" in s]
+
+    zipping = [s for s in samples if s["tid"] == index[zipper]]
+    assert len(zipping) >= 100, len(zipping)  # 1.5 s at 200 Hz, a loaded machine
+    in_zlib = [s for s in zipping if any(f.get("native") and "libz" in f["file"] for f in s["stack"])]
+    assert len(in_zlib) >= 0.5 * len(zipping), [s["stack"] for s in zipping[:3]]
+    for s in in_zlib:
+        stack = s["stack"]
+        python = [f["func"] for f in stack if not f.get("native")]
+        assert python[:2] == [function(interp, "squeeze"), function(interp, "Thread.run")], stack
+        squeeze_at = next(i for i, f in enumerate(stack) if not f.get("native"))
+        assert max(i for i, f in enumerate(stack) if f.get("native") and "libz" in f["file"]) < squeeze_at
+        assert all(f["line"] == 0 for f in stack if f.get("native"))
+        # The C frames that run Python code are replaced by the Python frames.
+        assert not any(f["func"] == "_PyEval_EvalFrameDefault" for f in stack[:squeeze_at + 2]), stack
+    # Idle under --native: stopped inside a system call (compressing is user code).
+    assert sum(not s["idle"] for s in in_zlib) >= 0.8 * len(in_zlib)
+
+    napping = [s for s in samples if s["tid"] == index[target.pid] and s["stack"]
+               and any(f["func"] == "nap" for f in s["stack"])]
+    assert len(napping) >= 100, len(napping)
+    for s in napping:
+        first_python = next(i for i, f in enumerate(s["stack"]) if not f.get("native"))
+        assert s["stack"][first_python]["func"] == "nap" and first_python > 0, s["stack"]
+        assert any(f["file"].startswith("libc.so") for f in s["stack"][:first_python]), s["stack"]
+    assert sum(s["idle"] for s in napping) >= 0.9 * len(napping)  # as before the stop, not as stopped
+
+    collapsed = export(pyrewind, out, "collapsed")
+    assert "(libz.so" in collapsed and "(libc.so" in collapsed
+    stats = run([pyrewind.path, "stats", str(out), "--format", "json"])
+    assert stats.returncode == 0, stats.describe()
+    natives = [f for f in json.loads(stats.stdout)["functions"] if f.get("native")]
+    assert any(f["file"].startswith("libz.so") and f["line"] == 0 for f in natives), natives

@@ -59,8 +59,7 @@ class CollapsedWriter : public TraceWriter {
   const std::string& frame_name(const reader::CodeInfo& code) {
     auto [it, fresh] = names_.emplace(code.id, std::string());
     if (fresh) {
-      std::string name = function_name(code) + " (" + (code.file.empty() ? "?" : code.file) + ":" +
-                         std::to_string(code.first_line) + ")";
+      std::string name = function_name(code) + " (" + code_location(code) + ")";
       std::replace(name.begin(), name.end(), ';', ':');
       std::replace(name.begin(), name.end(), '\n', ' ');
       std::replace(name.begin(), name.end(), '\r', ' ');

@@ -18,7 +18,14 @@ SpanEvent SpanEvent::of(const reader::Step& step) {
 
 std::string function_name(const reader::CodeInfo& code) {
   if (!code.qualified_name.empty()) return code.qualified_name;
+  if (code.native) return "?";
   return "<unknown code " + std::to_string(code.id) + ">";
+}
+
+std::string code_location(const reader::CodeInfo& code, uint32_t line) {
+  const std::string file = code.file.empty() ? "?" : code.file;
+  if (code.native) return file;
+  return file + ":" + std::to_string(line ? line : code.first_line);
 }
 
 void SpanBuilder::close_from(ThreadState& t, size_t index, uint64_t time_ns) {

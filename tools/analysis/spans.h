@@ -95,7 +95,11 @@ class SpanBuilder {
   uint64_t last_ns_ = 0;
 };
 
-// How a code object is named in profiles: its qualified name, or "<unknown code N>".
+// How a code object is named in profiles: its qualified name, or "<unknown code N>" (a native
+// function whose symbol is unknown: "?").
 std::string function_name(const reader::CodeInfo& code);
+// Where it is: "file:line" (`line` of the code, or its first line when 0), or a native
+// function's module.
+std::string code_location(const reader::CodeInfo& code, uint32_t line = 0);
 
 }  // namespace pyrewind::analysis

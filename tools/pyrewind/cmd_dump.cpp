@@ -304,11 +304,12 @@ int dump_command(const DumpOptions& options) {
   }
   NativeByThread native;
   if (stopped) {
+    inspect::NativeUnwinder unwinder(pid);
     for (inspect::ThreadStack& t : best.threads) {
       if (auto state = running_states.find(t.native_id); state != running_states.end()) t.os_state = state->second;
       std::vector<inspect::NativeFrame> frames;
       std::string why;
-      if (t.native_id > 0 && stopped->unwind(t.native_id, &frames, &why))
+      if (t.native_id > 0 && stopped->unwind(unwinder, t.native_id, &frames, &why))
         native[t.native_id] = inspect::merge_stacks(t.frames, frames);
     }
     stopped.reset();  // the threads run on before anything is written

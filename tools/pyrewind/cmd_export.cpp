@@ -10,7 +10,8 @@
 // place in the stream; it has no "seq" (it is not an event; the events it stands for were
 // never recorded). Value forms: tools/reader/json.h. A Sample (recordings of mode "sample")
 // becomes {"sample": index, "t_ns", "tid", "gil", "idle", "stack": [{"func","file","line"}]},
-// innermost frame first.
+// innermost frame first; a C frame (sample --native) is {"func": symbol, "file": module,
+// "line": 0, "native": true}.
 #include <signal.h>
 
 #include <cstdio>
@@ -114,6 +115,7 @@ void append_sample(std::string& out, const reader::SampleStep& s) {
     json::append_string(out, code.file);
     out += ",\"line\":";
     json::append_uint(out, s.frames[i].line);
+    if (code.native) out += ",\"native\":true";
     out.push_back('}');
   }
   out += "]}\n";

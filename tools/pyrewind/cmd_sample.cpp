@@ -22,6 +22,7 @@
 
 #include "collector/src/packet_validator.h"
 #include "collector/src/recording_writer.h"
+#include "injector/inspect/native_stacks.h"
 #include "injector/inspect/python_process.h"
 #include "injector/inspect/python_stacks.h"
 #include "injector/launch/launcher.h"
@@ -46,12 +47,26 @@ class SampleRecorder {
  public:
   explicit SampleRecorder(collector::RecordingWriter& writer) : writer_(writer) {}
 
-  void add(const inspect::ThreadStack& thread, bool gil_known, uint64_t time_ns) {
+  // `merged`: the thread's stack with native frames (--native), else nullptr.
+  void add(const inspect::ThreadStack& thread, const std::vector<inspect::MergedFrame>* merged, bool gil_known,
+           uint64_t time_ns) {
     v1::Sample& sample = *packet_.mutable_sample();
     sample.Clear();
-    for (const inspect::Frame& frame : thread.frames) {
+    auto add_python = [&](const inspect::Frame& frame) {
       sample.add_code_ids(code_id(frame));
       sample.add_lines(frame.line > 0 ? static_cast<uint32_t>(frame.line) : 0);
+    };
+    if (merged) {
+      for (const inspect::MergedFrame& frame : *merged) {
+        if (!frame.native) {
+          add_python(frame.python);
+          continue;
+        }
+        sample.add_code_ids(native_code_id(frame.c_frame));
+        sample.add_lines(0);
+      }
+    } else {
+      for (const inspect::Frame& frame : thread.frames) add_python(frame);
     }
     const uint32_t index = thread_index(thread);
     sample.set_thread(index);
@@ -93,6 +108,22 @@ class SampleRecorder {
       code.set_file_name_id(file);
       code.set_qualified_name_id(name);
       code.set_first_line(frame.first_line > 0 ? static_cast<uint32_t>(frame.first_line) : 0);
+      writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
+    }
+    return id;
+  }
+
+  uint64_t native_code_id(const inspect::NativeFrame& frame) {
+    bool is_new = false;
+    const uint64_t id = codes_.intern_native(frame.module, frame.symbol, &is_new);
+    if (is_new) {
+      const uint64_t file = string_id(frame.module), name = string_id(frame.symbol);
+      v1::Packet def;
+      v1::CodeDef& code = *def.mutable_code_def();
+      code.set_id(id);
+      code.set_file_name_id(file);
+      code.set_qualified_name_id(name);
+      code.set_native(true);
       writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
     }
     return id;
@@ -157,20 +188,64 @@ struct Counts {
   uint64_t flushed_ns = 0;  // when the chunk was last written
 };
 
+// --native: every thread is stopped while both its stacks are read, so they agree (as py-spy
+// --native does); what libunwind learns about the process is kept from tick to tick.
+struct NativeSampling {
+  explicit NativeSampling(pid_t target) : pid(target), unwinder(target) {}
+  pid_t pid;
+  inspect::NativeUnwinder unwinder;
+};
+
+// Stops every thread of `pid` for --native, or says why not (and sets pyrewind's exit status
+// for it).
+std::unique_ptr<inspect::NativeStacks> stop_threads(pid_t pid, int* exit_code, std::string* error) {
+  int err = 0;
+  auto stopped = inspect::NativeStacks::stop(pid, error, &err);
+  if (!stopped) *exit_code = err == EPERM ? kExitPermission : err == ESRCH ? kExitNoProcess : kExitTargetNotRunning;
+  return stopped;
+}
+
 // One tick: every thread's stack into the recording; torn threads counted as dropped. False
 // when the interpreter could not be read at all.
-bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, uint64_t start_ns, Counts* counts) {
+bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, NativeSampling* native, uint64_t start_ns,
+                 Counts* counts) {
   static const inspect::StackOptions kOptions;  // no locals
+  std::unique_ptr<inspect::NativeStacks> stopped;
+  if (native) {
+    int exit_code = 0;
+    std::string why;
+    stopped = stop_threads(native->pid, &exit_code, &why);
+    if (!stopped) return false;
+  }
   inspect::Snapshot snapshot;
   std::string error;
   const uint64_t time_ns = monotonic_ns() - start_ns;
   if (!reader.read(kOptions, &snapshot, &error)) return false;
-  for (const inspect::ThreadStack& thread : snapshot.threads) {
+  std::vector<std::vector<inspect::MergedFrame>> merged(snapshot.threads.size());
+  if (stopped) {
+    for (size_t i = 0; i < snapshot.threads.size(); ++i) {
+      inspect::ThreadStack& thread = snapshot.threads[i];
+      // Idle: stopped inside a system call. The scheduler state would show a sleeper that the
+      // previous tick's stop woke as running until it is back in its call, on a busy machine
+      // for a whole period.
+      if (auto in_call = stopped->in_system_call(thread.native_id)) thread.os_state = *in_call ? 'S' : 'R';
+      if (!thread.error.empty()) continue;
+      std::vector<inspect::NativeFrame> frames;
+      std::string why = "no native thread id";
+      if (thread.native_id > 0 && stopped->unwind(native->unwinder, thread.native_id, &frames, &why))
+        merged[i] = inspect::merge_stacks(thread.frames, frames);
+      else
+        thread.error = why;
+    }
+    stopped.reset();  // the threads run on before anything is written
+  }
+  for (size_t i = 0; i < snapshot.threads.size(); ++i) {
+    const inspect::ThreadStack& thread = snapshot.threads[i];
     if (!thread.error.empty()) {
       ++counts->dropped;
       continue;
     }
-    recorder.add(thread, snapshot.gil_known, time_ns);
+    recorder.add(thread, native ? &merged[i] : nullptr, snapshot.gil_known, time_ns);
     ++counts->samples;
   }
   if (time_ns - counts->flushed_ns >= kFlushIntervalNs) {
@@ -186,6 +261,16 @@ int sample_process(const SampleOptions& options) {
   const inspect::LocateResult located = inspect::locate_python(pid, memory);
   if (located.status != inspect::LocateStatus::kOk) return locate_failure(located);
 
+  std::unique_ptr<NativeSampling> native;
+  if (options.native) {  // refused before anything is written, as `dump --native` is
+    int exit_code = 0;
+    std::string why;
+    if (!stop_threads(pid, &exit_code, &why)) {
+      say("--native: %s", why.c_str());
+      return exit_code;
+    }
+    native = std::make_unique<NativeSampling>(pid);
+  }
   const uint64_t start_ns = monotonic_ns();
   std::string error;
   auto writer = collector::RecordingWriter::create(options.output, make_header(options, located.target, pid, start_ns),
@@ -202,7 +287,7 @@ int sample_process(const SampleOptions& options) {
   const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
   bool exited = false;
   while (!stop_requested() && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
-    if (!sample_once(reader, recorder, start_ns, &counts)) {
+    if (!sample_once(reader, recorder, native.get(), start_ns, &counts)) {
       if (!process_alive(pid)) {
         exited = true;
         break;
@@ -260,6 +345,7 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
   std::unique_ptr<collector::RecordingWriter> writer;
   std::unique_ptr<inspect::StackReader> reader;
   std::unique_ptr<SampleRecorder> recorder;
+  std::unique_ptr<NativeSampling> native;
   Counts counts;
   bool sampled = false;  // a snapshot was read: from then on a failed read is a dropped sample
   Ticker ticker(options.rate_hz);
@@ -278,10 +364,11 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
         }
         reader = std::make_unique<inspect::StackReader>(located.target, memory);
         recorder = std::make_unique<SampleRecorder>(*writer);
+        if (options.native) native = std::make_unique<NativeSampling>(pid);  // its own child: ptrace allowed
       }
     }
     if (reader && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
-      if (sample_once(*reader, *recorder, start_ns, &counts))
+      if (sample_once(*reader, *recorder, native.get(), start_ns, &counts))
         sampled = true;
       else if (sampled && process_alive(pid))
         ++counts.dropped;

@@ -12,7 +12,8 @@
 // JSON {"samples", "period_ns", "dropped_samples", "functions": [{"function","file","line",
 // "own_samples","total_samples","self_ns","total_ns"}], "lines": [{"file","line","function",
 // "own_samples","total_samples","self_ns","total_ns"}]}, functions by own samples, the most
-// first, then by total; lines by own samples too.
+// first, then by total; lines by own samples too. A C function (sample --native) has
+// "native": true, its module as "file" and line 0.
 #include <signal.h>
 
 #include <algorithm>
@@ -225,7 +226,7 @@ void write_sampled(std::string& out, const analysis::SampleStats& stats, const r
                    const reader::Recording& recording, uint64_t period_ns, bool as_json, const std::string& file) {
   using LineKey = std::pair<uint64_t, uint32_t>;
   auto function_of = [&](uint64_t id) { return analysis::function_name(*timeline.code(id)); };
-  auto line_of = [&](const LineKey& key) { return timeline.code(key.first)->file + ":" + std::to_string(key.second); };
+  auto line_of = [&](const LineKey& key) { return analysis::code_location(*timeline.code(key.first), key.second); };
   const auto functions = by_samples<uint64_t>(stats.functions(), function_of);
   const auto lines = by_samples<LineKey>(stats.lines(), line_of);
   const uint64_t dropped = recording.summary().dropped_samples();
@@ -257,6 +258,7 @@ void write_sampled(std::string& out, const analysis::SampleStats& stats, const r
       json::append_string(out, code.file);
       out += ",\"line\":";
       json::append_uint(out, code.first_line);
+      if (code.native) out += ",\"native\":true";
       counts(functions[i].second);
     }
     out += "],\"lines\":[";
@@ -293,7 +295,7 @@ void write_sampled(std::string& out, const analysis::SampleStats& stats, const r
   for (const auto& [id, c] : functions) {
     const reader::CodeInfo& code = *timeline.code(id);
     counts(c);
-    out += analysis::function_name(code) + "  (" + code.file + ":" + std::to_string(code.first_line) + ")\n";
+    out += analysis::function_name(code) + "  (" + analysis::code_location(code) + ")\n";
   }
   out += "\nlines, by own samples\n";
   std::snprintf(row, sizeof row, "%7s %7s %10s %10s %12s %12s  %s\n", "own%", "total%", "own", "total", "self ms",

@@ -130,6 +130,7 @@ struct SampleOptions {
   uint32_t rate_hz = 100;
   double duration_seconds = 0;        // 0: until Ctrl-C / SIGTERM or the process exits
   bool idle = false;                  // profiles count idle samples too
+  bool native = false;                // C frames too (threads stopped at each sample)
   bool quiet = false;
 };
 

@@ -95,4 +95,11 @@ uint64_t CodeTable::intern(const inspect::Frame& frame, bool* is_new) {
   return it->second;
 }
 
+uint64_t CodeTable::intern_native(const std::string& module, const std::string& symbol, bool* is_new) {
+  auto [it, inserted] = by_key_.try_emplace({module, symbol, -1}, codes_.size() + 1);
+  *is_new = inserted;
+  if (inserted) codes_.push_back({symbol, module, -1});
+  return it->second;
+}
+
 }  // namespace pyrewind::cli

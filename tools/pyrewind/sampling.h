@@ -58,10 +58,12 @@ class CodeTable {
  public:
   struct Code {
     std::string function, file;
-    int first_line = 0;
+    int first_line = 0;  // -1: a native (C) function, `file` its module
   };
   // The frame's id; `*is_new` is set when the code was never seen before.
   uint64_t intern(const inspect::Frame& frame, bool* is_new);
+  // A native function's id, by module and symbol.
+  uint64_t intern_native(const std::string& module, const std::string& symbol, bool* is_new);
   const Code& code(uint64_t id) const { return codes_[id - 1]; }
 
  private:

@@ -279,6 +279,7 @@ void Timeline::on_code_def(const v1::CodeDef& def) {
   code.known = true;
   code.first_line = def.first_line();
   code.module_level = def.module_level();
+  code.native = def.native();
   if (!resolve(code, def)) pending_defs_[def.id()] = def;
 }
 

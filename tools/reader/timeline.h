@@ -40,6 +40,7 @@ struct CodeInfo {
   uint32_t first_line = 0;
   std::vector<std::string> local_names;  // per fast-locals slot
   bool module_level = false;
+  bool native = false;         // a C function (sample --native): `file` is its module
   bool known = false;          // its CodeDef was seen
   bool resolved = false;       // every StringDef it names was seen
   bool duplicate_names = false;  // a name in several slots (cell arguments before 3.11)
