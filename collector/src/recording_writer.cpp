@@ -189,6 +189,7 @@ struct RecordingWriter::Impl {
   };
   struct ThreadEntry {
     uint64_t native_id = 0;
+    uint64_t pid = 0;
     std::string name;
     std::string packet;  // empty: never announced by add_thread
     ThreadCounts pending;  // of the chunk being filled
@@ -546,6 +547,7 @@ struct RecordingWriter::Impl {
       if (it != threads.end()) {
         ts->set_native_id(it->second.native_id);
         ts->set_name(it->second.name);
+        ts->set_pid(it->second.pid);
       }
       ts->set_events(counts.events);
       ts->set_dropped_records(counts.dropped_records);
@@ -774,7 +776,7 @@ void RecordingWriter::add_code(uint64_t id, uint64_t file_name_id, uint64_t qual
 }
 
 void RecordingWriter::add_thread(uint32_t thread, uint64_t native_id, std::string_view name,
-                                 std::string_view packet) {
+                                 std::string_view packet, uint64_t pid) {
   Impl& im = *impl_;
   if (!im.usable()) return;
   Impl::ThreadEntry& t = im.thread_entry(thread);
@@ -783,6 +785,7 @@ void RecordingWriter::add_thread(uint32_t thread, uint64_t native_id, std::strin
   if (t.packet == packet) return;
   t.native_id = native_id;
   t.name = name;
+  t.pid = pid;
   t.packet = packet;
   if (!im.within_limit([&] { return framed_size(packet.size()); }) || !im.make_room(framed_size(packet.size()))) return;
   im.append(packet);

@@ -54,7 +54,9 @@ class RecordingWriter {
   void add_string(uint64_t id, std::string_view packet);
   void add_code(uint64_t id, uint64_t file_name_id, uint64_t qualified_name_id,
                 const uint64_t* local_name_ids, size_t local_name_count, std::string_view packet);
-  void add_thread(uint32_t thread, uint64_t native_id, std::string_view name, std::string_view packet);
+  // `pid`: the thread's process when it is not the recording's (0).
+  void add_thread(uint32_t thread, uint64_t native_id, std::string_view name, std::string_view packet,
+                  uint64_t pid = 0);
   void end_thread(uint32_t thread, std::string_view packet);
 
   // An event packet (file form) and what the writer needs to know about it.

@@ -377,3 +377,37 @@ def test_sample_native_frames_below_python(pyrewind, interp, start_target, work)
     assert stats.returncode == 0, stats.describe()
     natives = [f for f in json.loads(stats.stdout)["functions"] if f.get("native")]
     assert any(f["file"].startswith("libz.so") and f["line"] == 0 for f in natives), natives
+
+
+def test_sample_subprocesses(pyrewind, interp, work):
+    """--subprocesses: the Python processes the program starts (an interpreter run by subprocess,
+    a forked multiprocessing child) are sampled too, their threads recorded with their pid; a
+    child that is not Python is passed over. Without it only the program itself is sampled."""
+    spawner = program("spawner.py")
+    out = work / "family.rwd"
+    res = run([pyrewind.path, "sample", "-q", "--subprocesses", "-o", str(out), "--rate", "200", "--",
+               interp.path, spawner], timeout=60)
+    assert res.returncode == 0, res.describe()
+    children = json.loads(res.stdout.splitlines()[0])
+    meta = info(pyrewind, out)
+    threads = {t.get("pid", meta["pid"]): t for t in meta["threads"]}
+    assert set(threads) == {meta["pid"], children["spun"], children["forked"]}, meta["threads"]
+    samples = jsonl(pyrewind, out)
+
+    def innermost(pid):
+        return collections.Counter(s["stack"][0]["func"] for s in samples
+                                   if s["tid"] == threads[pid]["index"] and s["stack"])
+
+    for pid, hot in ((children["spun"], "spun_child"), (children["forked"], "forked_child")):
+        seen = innermost(pid)
+        assert seen[hot] >= 0.8 * sum(seen.values()) and seen[hot] >= 100, (hot, seen)  # 1.5 s at 200 Hz
+    waiting = [s for s in samples if s["tid"] == threads[meta["pid"]]["index"]
+               and any(f["func"] == "parent_wait" for f in s["stack"])]
+    assert len(waiting) >= 100, innermost(meta["pid"])
+    res = run([pyrewind.path, "stats", str(out)])
+    assert res.returncode == 0 and b"spun_child" in res.stdout and b"forked_child" in res.stdout, res.describe()
+    assert b"(pid %d)" % children["spun"] in run([pyrewind.path, "info", str(out)]).stdout
+
+    res = run([pyrewind.path, "sample", "-q", "-o", str(out), "--rate", "200", "--", interp.path, spawner], timeout=60)
+    assert res.returncode == 0, res.describe()
+    assert len(info(pyrewind, out)["threads"]) == 1

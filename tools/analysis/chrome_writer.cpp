@@ -113,8 +113,9 @@ std::unique_ptr<TraceWriter> make_chrome_writer(const TraceSource& source, reade
 
 std::string thread_label(const reader::Timeline& timeline, uint32_t thread) {
   const reader::ThreadInfo* info = timeline.thread(thread);
-  if (info && !info->name.empty()) return info->name;
-  return "thread " + std::to_string(thread);
+  std::string label = info && !info->name.empty() ? info->name : "thread " + std::to_string(thread);
+  if (info && info->pid) label += " (pid " + std::to_string(info->pid) + ")";
+  return label;
 }
 
 std::string program_label(const reader::Recording& recording) {

@@ -64,7 +64,8 @@ std::unique_ptr<TraceWriter> make_speedscope_writer(const TraceSource& source, r
 std::unique_ptr<TraceWriter> make_collapsed_writer(const TraceSource& source, reader::OutputFile& out);
 std::unique_ptr<TraceWriter> make_pprof_writer(const TraceSource& source, reader::OutputFile& out);
 
-// "MainThread", or "thread N" when the recording never named it.
+// "MainThread", or "thread N" when the recording never named it; "... (pid N)" for a thread
+// of another process than the recording's (sample --subprocesses).
 std::string thread_label(const reader::Timeline& timeline, uint32_t thread);
 // The program's name for a process track: the script of argv, or the executable.
 std::string program_label(const reader::Recording& recording);

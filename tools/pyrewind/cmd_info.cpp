@@ -122,8 +122,8 @@ void print_samples(FILE* out, const reader::Recording& rec) {
   if (s.threads_size() > 0) {
     fprintf(out, "  %5s  %10s  %12s  %s\n", "index", "native id", "samples", "name");
     for (const auto& t : s.threads())
-      fprintf(out, "  %5u  %10" PRIu64 "  %12" PRIu64 "  %s\n", t.thread(), t.native_id(), t.samples(),
-              printable(t.name()).c_str());
+      fprintf(out, "  %5u  %10" PRIu64 "  %12" PRIu64 "  %s%s\n", t.thread(), t.native_id(), t.samples(),
+              printable(t.name()).c_str(), t.pid() ? (" (pid " + std::to_string(t.pid()) + ")").c_str() : "");
   }
 }
 
@@ -295,6 +295,10 @@ void print_json(FILE* out, const reader::Recording& rec) {
     json::append_uint(o, t.native_id());
     o += ",\"name\":";
     json::append_string(o, t.name());
+    if (t.pid()) {
+      o += ",\"pid\":";
+      json::append_uint(o, t.pid());
+    }
     o += ",\"events\":";
     json::append_uint(o, t.events());
     o += ",\"dropped_records\":";

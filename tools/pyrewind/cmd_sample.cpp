@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -47,9 +48,10 @@ class SampleRecorder {
  public:
   explicit SampleRecorder(collector::RecordingWriter& writer) : writer_(writer) {}
 
-  // `merged`: the thread's stack with native frames (--native), else nullptr.
-  void add(const inspect::ThreadStack& thread, const std::vector<inspect::MergedFrame>* merged, bool gil_known,
-           uint64_t time_ns) {
+  // `pid`: the thread's process, 0 for the recording's own; `merged`: the thread's stack with
+  // native frames (--native), else nullptr.
+  void add(const inspect::ThreadStack& thread, pid_t pid, const std::vector<inspect::MergedFrame>* merged,
+           bool gil_known, uint64_t time_ns) {
     v1::Sample& sample = *packet_.mutable_sample();
     sample.Clear();
     auto add_python = [&](const inspect::Frame& frame) {
@@ -68,7 +70,7 @@ class SampleRecorder {
     } else {
       for (const inspect::Frame& frame : thread.frames) add_python(frame);
     }
-    const uint32_t index = thread_index(thread);
+    const uint32_t index = thread_index(thread, pid);
     sample.set_thread(index);
     sample.set_time_ns(time_ns);
     sample.set_gil(gil_known && thread.holds_gil);
@@ -129,10 +131,10 @@ class SampleRecorder {
     return id;
   }
 
-  // A thread is known by its threading.get_ident(); a new OS thread behind the same ident (one
-  // ended, another started) gets a new index, and a renamed thread is announced again.
-  uint32_t thread_index(const inspect::ThreadStack& stack) {
-    auto [it, inserted] = threads_.try_emplace(stack.pthread_id);
+  // A thread is known by its process and threading.get_ident(); a new OS thread behind the same
+  // ident (one ended, another started) gets a new index, and a renamed thread is announced again.
+  uint32_t thread_index(const inspect::ThreadStack& stack, pid_t pid) {
+    auto [it, inserted] = threads_.try_emplace({pid, stack.pthread_id});
     Thread& t = it->second;
     const bool reused = !inserted && t.native_id && stack.native_id && t.native_id != stack.native_id;
     if (!inserted && !reused && t.name == stack.os_name && (t.native_id || !stack.native_id)) return t.index;
@@ -145,14 +147,16 @@ class SampleRecorder {
     s.set_native_id(static_cast<uint64_t>(t.native_id));
     s.set_name(collector::to_valid_utf8(t.name));
     s.set_ident(stack.pthread_id);
-    writer_.add_thread(t.index, static_cast<uint64_t>(t.native_id), t.name, start.SerializeAsString());
+    s.set_pid(static_cast<uint64_t>(pid));
+    writer_.add_thread(t.index, static_cast<uint64_t>(t.native_id), t.name, start.SerializeAsString(),
+                       static_cast<uint64_t>(pid));
     return t.index;
   }
 
   collector::RecordingWriter& writer_;
   CodeTable codes_;
   std::unordered_map<std::string, uint64_t> strings_;
-  std::unordered_map<uint64_t, Thread> threads_;
+  std::map<std::pair<pid_t, uint64_t>, Thread> threads_;
   uint32_t next_thread_ = 0;
   v1::Packet packet_;
   std::string bytes_;
@@ -207,8 +211,8 @@ std::unique_ptr<inspect::NativeStacks> stop_threads(pid_t pid, int* exit_code, s
 
 // One tick: every thread's stack into the recording; torn threads counted as dropped. False
 // when the interpreter could not be read at all.
-bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, NativeSampling* native, uint64_t start_ns,
-                 Counts* counts) {
+bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, NativeSampling* native, pid_t recorded_pid,
+                 uint64_t start_ns, Counts* counts) {
   static const inspect::StackOptions kOptions;  // no locals
   std::unique_ptr<inspect::NativeStacks> stopped;
   if (native) {
@@ -245,7 +249,7 @@ bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, NativeS
       ++counts->dropped;
       continue;
     }
-    recorder.add(thread, native ? &merged[i] : nullptr, snapshot.gil_known, time_ns);
+    recorder.add(thread, recorded_pid, native ? &merged[i] : nullptr, snapshot.gil_known, time_ns);
     ++counts->samples;
   }
   if (time_ns - counts->flushed_ns >= kFlushIntervalNs) {
@@ -254,6 +258,71 @@ bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, NativeS
   }
   return true;
 }
+
+// --subprocesses: the Python processes descended from the sampled one (children, theirs, ...),
+// looked for every 200 ms, each sampled as the first one is; their threads are recorded with
+// their pid. A process that cannot be read is forgotten, so the next look finds it again (it
+// may have exec'd another program); one that is not Python is not looked at again until it
+// runs another executable.
+class Descendants {
+ public:
+  Descendants(pid_t root, bool native) : root_(root), native_(native) {}
+
+  void sample(SampleRecorder& recorder, uint64_t start_ns, Counts* counts) {
+    if (const uint64_t now = monotonic_ns(); now >= next_scan_ns_) {
+      next_scan_ns_ = now + kScanIntervalNs;
+      scan();
+    }
+    for (auto it = processes_.begin(); it != processes_.end();) {
+      Process& p = *it->second;
+      if (sample_once(*p.reader, recorder, p.native.get(), it->first, start_ns, counts)) {
+        ++it;
+        continue;
+      }
+      if (process_alive(it->first)) ++counts->dropped;
+      it = processes_.erase(it);
+    }
+  }
+
+ private:
+  static constexpr uint64_t kScanIntervalNs = 200000000;
+  struct Process {
+    explicit Process(pid_t pid) : memory(pid) {}
+    inspect::ProcessMemory memory;
+    inspect::LocateResult located;
+    std::unique_ptr<inspect::StackReader> reader;
+    std::unique_ptr<NativeSampling> native;
+  };
+
+  void scan() {
+    for (pid_t pid : descendant_pids(root_)) {
+      if (processes_.count(pid)) continue;
+      const std::string exe = read_link("/proc/" + std::to_string(pid) + "/exe");
+      if (auto skipped = not_python_.find(pid); skipped != not_python_.end() && skipped->second == exe) continue;
+      auto process = std::make_unique<Process>(pid);
+      process->located = inspect::locate_python(pid, process->memory);
+      switch (process->located.status) {
+        case inspect::LocateStatus::kOk:
+          break;
+        case inspect::LocateStatus::kNotPython:
+        case inspect::LocateStatus::kPermissionDenied:
+          not_python_[pid] = exe;
+          continue;
+        default:  // gone, or an interpreter not initialised yet: looked at again next time
+          continue;
+      }
+      process->reader = std::make_unique<inspect::StackReader>(process->located.target, process->memory);
+      if (native_) process->native = std::make_unique<NativeSampling>(pid);
+      processes_.emplace(pid, std::move(process));
+    }
+  }
+
+  pid_t root_;
+  bool native_;
+  uint64_t next_scan_ns_ = 0;
+  std::map<pid_t, std::unique_ptr<Process>> processes_;
+  std::map<pid_t, std::string> not_python_;  // by the executable it ran then
+};
 
 int sample_process(const SampleOptions& options) {
   const pid_t pid = options.pid;
@@ -282,12 +351,15 @@ int sample_process(const SampleOptions& options) {
   catch_stop_signals();
   inspect::StackReader reader(located.target, memory);
   SampleRecorder recorder(*writer);
+  std::unique_ptr<Descendants> descendants;
+  if (options.subprocesses) descendants = std::make_unique<Descendants>(pid, options.native);
   Counts counts;
   Ticker ticker(options.rate_hz);
   const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
   bool exited = false;
   while (!stop_requested() && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
-    if (!sample_once(reader, recorder, native.get(), start_ns, &counts)) {
+    if (descendants) descendants->sample(recorder, start_ns, &counts);
+    if (!sample_once(reader, recorder, native.get(), 0, start_ns, &counts)) {
       if (!process_alive(pid)) {
         exited = true;
         break;
@@ -346,6 +418,7 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
   std::unique_ptr<inspect::StackReader> reader;
   std::unique_ptr<SampleRecorder> recorder;
   std::unique_ptr<NativeSampling> native;
+  std::unique_ptr<Descendants> descendants;
   Counts counts;
   bool sampled = false;  // a snapshot was read: from then on a failed read is a dropped sample
   Ticker ticker(options.rate_hz);
@@ -365,10 +438,12 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
         reader = std::make_unique<inspect::StackReader>(located.target, memory);
         recorder = std::make_unique<SampleRecorder>(*writer);
         if (options.native) native = std::make_unique<NativeSampling>(pid);  // its own child: ptrace allowed
+        if (options.subprocesses) descendants = std::make_unique<Descendants>(pid, options.native);
       }
     }
     if (reader && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
-      if (sample_once(*reader, *recorder, native.get(), start_ns, &counts))
+      if (descendants) descendants->sample(*recorder, start_ns, &counts);
+      if (sample_once(*reader, *recorder, native.get(), 0, start_ns, &counts))
         sampled = true;
       else if (sampled && process_alive(pid))
         ++counts.dropped;

@@ -131,6 +131,7 @@ struct SampleOptions {
   double duration_seconds = 0;        // 0: until Ctrl-C / SIGTERM or the process exits
   bool idle = false;                  // profiles count idle samples too
   bool native = false;                // C frames too (threads stopped at each sample)
+  bool subprocesses = false;          // also the Python processes descended from it
   bool quiet = false;
 };
 

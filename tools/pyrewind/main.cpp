@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
   sample_cmd->add_flag("--idle", sample.idle, "Count idle threads' samples in profiles (they are recorded either way)");
   sample_cmd->add_flag("--native", sample.native,
                        "Also record C frames (libunwind; every thread is stopped briefly at each sample)");
+  sample_cmd->add_flag("--subprocesses", sample.subprocesses,
+                       "Also sample the Python processes descended from it (children, theirs, ...)");
   sample_cmd->add_flag("-q,--quiet", sample.quiet, "Print nothing of pyrewind's own but errors");
   sample_cmd->add_option("target", sample.command,
                          "PID of a running Python program, or (after --) python3 [options] script.py|-m module|-c code [args]")

@@ -1,10 +1,13 @@
 #include "tools/pyrewind/sampling.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <time.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <fstream>
 #include <iterator>
 
@@ -77,6 +80,39 @@ bool process_alive(pid_t pid) {
   if (kill(pid, 0) != 0 && errno == ESRCH) return false;
   const char state = injector::thread_state(pid, pid);
   return state != 'Z' && state != 'X';
+}
+
+std::vector<pid_t> descendant_pids(pid_t root) {
+  std::multimap<pid_t, pid_t> children;  // parent -> child
+  if (DIR* proc = opendir("/proc")) {
+    while (const dirent* entry = readdir(proc)) {
+      char* end = nullptr;
+      const long pid = std::strtol(entry->d_name, &end, 10);
+      if (pid <= 0 || *end != '\0') continue;
+      std::ifstream stat_file(std::string("/proc/") + entry->d_name + "/stat");
+      std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so after the last ')'.
+      const size_t close = stat.rfind(')');
+      if (close == std::string::npos) continue;
+      char state = 0;
+      long parent = 0;
+      if (std::sscanf(stat.c_str() + close + 1, " %c %ld", &state, &parent) == 2 && parent > 0)
+        children.emplace(static_cast<pid_t>(parent), static_cast<pid_t>(pid));
+    }
+    closedir(proc);
+  }
+  std::vector<pid_t> found;
+  std::vector<pid_t> pending{root};
+  while (!pending.empty()) {
+    const pid_t parent = pending.back();
+    pending.pop_back();
+    auto [begin, end] = children.equal_range(parent);
+    for (auto it = begin; it != end; ++it) {
+      found.push_back(it->second);
+      pending.push_back(it->second);
+    }
+  }
+  return found;
 }
 
 uint64_t CodeTable::intern(const inspect::Frame& frame, bool* is_new) {

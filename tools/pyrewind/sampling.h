@@ -51,6 +51,9 @@ inline bool is_idle(const inspect::ThreadStack& thread) {
 // False when the process is gone or a zombie: reading it can only fail from now on.
 bool process_alive(pid_t pid);
 
+// The processes descended from `root` (its children, theirs, ...), from /proc.
+std::vector<pid_t> descendant_pids(pid_t root);
+
 // Code objects of sampled frames: one id (from 1) per (file, function, first line), found on
 // later samples by the code object's address, revalidated against the frame, since the address
 // of a freed code object may be reused by another.

@@ -413,10 +413,12 @@ bool Timeline::next() {
         if (t.ended) {  // the index was reused by a new thread
           t.ended = false;
           t.stack.clear();
-        } else if (t.started && t.native_id == s.native_id() && t.ident == s.ident() && t.name == s.name()) {
+        } else if (t.started && t.native_id == s.native_id() && t.ident == s.ident() && t.name == s.name() &&
+                   t.pid == s.pid()) {
           continue;  // a chunk re-stating a thread already known
         }
         t.started = true;
+        t.pid = s.pid();
         t.native_id = s.native_id();
         t.ident = s.ident();
         t.name = s.name();

@@ -134,6 +134,7 @@ struct ThreadInfo {
   uint32_t thread = 0;
   uint64_t native_id = 0;
   uint64_t ident = 0;
+  uint64_t pid = 0;  // its process when not the recording's (sample --subprocesses)
   std::string name;
   bool started = false;  // a ThreadStart was seen
   bool ended = false;
