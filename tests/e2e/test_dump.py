@@ -372,6 +372,7 @@ def expected_tasks(interp):
     return {
         "Task-1": ([ours("main")], {"type": "_GatheringFuture"}),
         "joiner": ([ours("joiner")], {"type": "_asyncio.Task", "task": "worker-1"}),
+        "spinner": ([ours("spinner")], {}),
         "waiter": ([(function(interp, "Event.wait"), "locks.py"), ours("waiter")], {"type": "_asyncio.Future"}),
         "worker-1": ([("sleep", "tasks.py"), ours("inner"), ours("worker")], {"type": "_asyncio.Future"}),
     }
@@ -391,7 +392,7 @@ def task_shape(task):
 
 def test_dump_asyncio_tasks(pyrewind, interp):
     """Every pending task with its coroutine chain down to what it awaits, and the task a task
-    waits for; a finished task is not shown."""
+    waits for; the running task is marked; a finished task is not shown."""
     target = ReadyTarget([interp.path, ASYNCIO_TARGET])
     try:
         expected = expected_tasks(interp)
@@ -404,8 +405,9 @@ def test_dump_asyncio_tasks(pyrewind, interp):
         assert [t["name"] for t in snapshot["tasks"]] == sorted(expected)
         for task in snapshot["tasks"]:
             assert task_shape(task) == expected[task["name"]], task
-            assert task["running"] is False and "error" not in task, task
-            assert task["address"].startswith("0x") and task["waiting_for"]["address"].startswith("0x")
+            assert task["running"] is (task["name"] == "spinner") and "error" not in task, task
+            assert task["address"].startswith("0x")
+            assert task["name"] == "spinner" or task["waiting_for"]["address"].startswith("0x")
         addresses = {t["name"]: t["address"] for t in snapshot["tasks"]}
         joiner = next(t for t in snapshot["tasks"] if t["name"] == "joiner")
         assert joiner["waiting_for"]["address"] == addresses["worker-1"]
@@ -414,7 +416,8 @@ def test_dump_asyncio_tasks(pyrewind, interp):
         res = dump(pyrewind, target.pid)
         assert res.returncode == 0, res.describe()
         text = res.stdout.decode()
-        assert "\nasyncio tasks: 4 pending\n" in text, text
+        assert "\nasyncio tasks: 5 pending\n" in text, text
+        assert '\nTask "spinner" (running)\n    spinner (%s:%d)\n' % (ASYNCIO_TARGET, AWAIT_LINES["spinner"]) in text
         assert ('\nTask "joiner" waiting for task "worker-1"\n    joiner (%s:%d)\n'
                 % (ASYNCIO_TARGET, AWAIT_LINES["joiner"])) in text, text
         worker = text.split('\nTask "worker-1" waiting for _asyncio.Future at 0x', 1)[1].split("\n\n")[0]

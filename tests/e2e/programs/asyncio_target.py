@@ -5,10 +5,11 @@ tasks are parked in known coroutines at the lines marked `# await: NAME`.
     joiner    joiner() awaiting the task worker-1
     waiter    waiter() awaiting an asyncio.Event
     main      the task asyncio.run runs: main() awaiting a gather of the three
+    spinner   running: spinner() in a busy loop, the loop's current task from then on
     finished  done before the others park: not shown
 
-Prints one JSON line (the pid) once every task is parked; the test reads the marked lines
-from this file.
+The spinner prints one JSON line (the pid) once every other task is parked; the test reads
+the marked lines from this file.
 """
 import asyncio
 import json
@@ -31,6 +32,17 @@ async def waiter(event):
     await event.wait()  # await: waiter
 
 
+def spin():
+    while True:
+        pass
+
+
+async def spinner():
+    await asyncio.sleep(0)  # the others park meanwhile
+    print(json.dumps({"pid": os.getpid()}), flush=True)
+    spin()  # await: spinner
+
+
 async def finish():
     return 1
 
@@ -41,8 +53,7 @@ async def main():
     tasks = [first, asyncio.create_task(joiner(first), name="joiner"),
              asyncio.create_task(waiter(event), name="waiter")]
     await asyncio.create_task(finish(), name="finished")
-    await asyncio.sleep(0)  # every task runs to its await
-    asyncio.get_running_loop().call_soon(lambda: print(json.dumps({"pid": os.getpid()}), flush=True))
+    asyncio.create_task(spinner(), name="spinner")
     await asyncio.gather(*tasks)  # await: main
 
 
