@@ -1,6 +1,6 @@
 // Unit tests of the outside reader: remote memory reads that must fail cleanly on garbage
-// addresses, line table decoding for each format, and a stack walk over random memory that
-// must end (bounded, no crash) whatever it finds. Stacks of real interpreters are tested
+// addresses, line table decoding for each format, and a stack walk (and an asyncio task
+// search) over random memory that must end (bounded, no crash) whatever it finds. Stacks of real interpreters are tested
 // end to end (tests/e2e/test_dump.py).
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -215,7 +215,9 @@ TEST(StackReader, SurvivesGarbageMemory) {
       // Type objects somewhere in the block, so some objects "check out" as code, str, ...
       uint64_t* types[] = {&target.types.code, &target.types.frame, &target.types.cell, &target.types.str,
                            &target.types.bytes, &target.types.int_, &target.types.bool_, &target.types.float_,
-                           &target.types.list, &target.types.tuple, &target.types.dict, &target.types.none};
+                           &target.types.list, &target.types.tuple, &target.types.dict, &target.types.none,
+                           &target.types.set, &target.types.coroutine, &target.types.generator,
+                           &target.types.weakref, &target.types.module};
       for (uint64_t* type : types) *type = kBase + (random() % kSize & ~uint64_t{7});
       StackReader reader(target, memory);
       StackOptions options;
@@ -231,6 +233,14 @@ TEST(StackReader, SurvivesGarbageMemory) {
       } else {
         EXPECT_FALSE(error.empty());
       }
+      // The asyncio tasks: modules, dicts, sets, tasks and await chains all made of garbage.
+      options.max_tasks = 8;
+      options.max_awaits = 8;
+      AsyncioTasks tasks;
+      reader.read_asyncio(options, &tasks);
+      EXPECT_LE(tasks.tasks.size(), options.max_tasks);
+      for (const AsyncTask& task : tasks.tasks) EXPECT_LE(task.frames.size(), options.max_awaits);
+      EXPECT_TRUE(tasks.unreadable.empty() || tasks.tasks.empty());
     }
   }
   EXPECT_GT(versions, 0) << "no layout table was built (no Python headers found at configure time)";
@@ -255,6 +265,12 @@ TEST(Layouts, EachBuiltTableIsConsistent) {
     EXPECT_NE(layout->runtime_gil == PYREWIND_ABSENT, layout->interp_gil_pointer == PYREWIND_ABSENT);
     EXPECT_EQ(layout->debug_checks != 0, minor >= 13);
     EXPECT_EQ(layout->frame_is_entry != PYREWIND_ABSENT, minor == 11);  // 3.12+ mark it with shim frames
+    // asyncio: a coroutine's frame one way or the other, and the C Task's fields in order.
+    EXPECT_NE(layout->gen_frame == PYREWIND_ABSENT, layout->gen_iframe == PYREWIND_ABSENT);
+    EXPECT_LT(layout->task_state, layout->task_fut_waiter);
+    EXPECT_EQ(layout->task_coro, layout->task_fut_waiter + 8);
+    EXPECT_EQ(layout->task_name, layout->task_coro + 8);
+    EXPECT_LT(layout->task_name, layout->task_size);
   }
   EXPECT_EQ(layout_for(3, 8), nullptr);
   EXPECT_EQ(layout_for(2, 7), nullptr);

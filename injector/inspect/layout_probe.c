@@ -15,6 +15,14 @@
 #if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_code.h"
 #include "internal/pycore_frame.h"
+#include "internal/pycore_dict.h"
+#include "internal/pycore_moduleobject.h"
+#include "internal/pycore_object.h"
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#include "opcode_ids.h"
+#else
+#include "opcode.h"
 #endif
 
 #include "injector/inspect/python_layout.h"
@@ -33,6 +41,60 @@ static uint32_t lowest_bit(const unsigned char* bytes, size_t size) {
     if (bytes[i / 8] & (1u << (i % 8))) return (uint32_t)i;
   return PYREWIND_ABSENT;
 }
+
+/* Structures no installed header of the version declares, mirrored from its source. */
+
+/* Modules/_asynciomodule.c: FutureObj_HEAD(task) then TaskObj's own fields, up to the last one
+ * read (task_name). Checked against a live Task of each version (its fields' addresses). */
+struct pyrewind_task_mirror {
+  PyObject_HEAD
+  PyObject *loop, *callback0, *context0, *callbacks, *exception;
+#if PY_VERSION_HEX >= 0x030A0000
+  PyObject* exception_tb;
+#endif
+  PyObject *result, *source_tb, *cancel_msg;
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject* cancelled_exc;
+  int state;                       /* fut_state */
+  unsigned log_tb : 1, blocking : 1, must_cancel : 1, log_destroy_pending : 1;
+  int num_cancels_requested;       /* __dict__ and weak references are managed by now */
+#else
+  int state;                       /* fut_state */
+  int log_tb, blocking;
+  PyObject *dict, *weakreflist;
+#if PY_VERSION_HEX >= 0x030B0000
+  PyObject* cancelled_exc;
+#else
+  _PyErr_StackItem cancelled_exc_state;
+#endif
+#endif
+  PyObject *fut_waiter, *coro, *name, *context;
+#if PY_VERSION_HEX < 0x030D0000
+  int must_cancel, log_destroy_pending;
+#if PY_VERSION_HEX >= 0x030B0000
+  int num_cancels_requested;
+#endif
+#endif
+};
+
+#if PY_VERSION_HEX < 0x030B0000
+/* Objects/dict-common.h (3.9, 3.10) */
+struct pyrewind_dict_keys_mirror {
+  Py_ssize_t dk_refcnt, dk_size;
+  void* dk_lookup;
+  Py_ssize_t dk_usable, dk_nentries;
+  char dk_indices[];
+};
+struct pyrewind_dict_entry_mirror {
+  Py_hash_t me_hash;
+  PyObject *me_key, *me_value;
+};
+/* Objects/moduleobject.c (3.9, 3.10) */
+struct pyrewind_module_mirror {
+  PyObject_HEAD
+  PyObject* md_dict;
+};
+#endif
 
 void LAYOUT_NAME(PY_MAJOR_VERSION, PY_MINOR_VERSION)(struct pyrewind_python_layout* out) {
   memset(out, 0xff, sizeof *out);  /* every field ABSENT until set */
@@ -171,6 +233,104 @@ void LAYOUT_NAME(PY_MAJOR_VERSION, PY_MINOR_VERSION)(struct pyrewind_python_layo
   out->unicode_ascii_data = sizeof(PyASCIIObject);
   out->unicode_compact_data = sizeof(PyCompactUnicodeObject);
   out->code_unit_size = sizeof(_Py_CODEUNIT);
+
+  out->dict_keys = offsetof(PyDictObject, ma_keys);
+  out->dict_values = offsetof(PyDictObject, ma_values);
+  out->type_flags = offsetof(PyTypeObject, tp_flags);
+  out->type_dictoffset = offsetof(PyTypeObject, tp_dictoffset);
+  out->type_basicsize = offsetof(PyTypeObject, tp_basicsize);
+  out->type_base = offsetof(PyTypeObject, tp_base);
+  out->set_mask = offsetof(PySetObject, mask);
+  out->set_table = offsetof(PySetObject, table);
+  out->set_entry_size = sizeof(setentry);
+  out->set_entry_key = offsetof(setentry, key);
+  out->weakref_object = offsetof(PyWeakReference, wr_object);
+  out->managed_dict_flag = out->inline_values_flag = 0;
+#if PY_VERSION_HEX >= 0x030B0000
+  out->keys_log2_index_bytes = offsetof(PyDictKeysObject, dk_log2_index_bytes);
+  out->keys_kind = offsetof(PyDictKeysObject, dk_kind);
+  out->keys_nentries = offsetof(PyDictKeysObject, dk_nentries);
+  out->keys_indices = offsetof(PyDictKeysObject, dk_indices);
+  out->keys_kind_general = DICT_KEYS_GENERAL;
+  out->entry_size = sizeof(PyDictKeyEntry);
+  out->entry_key = offsetof(PyDictKeyEntry, me_key);
+  out->entry_value = offsetof(PyDictKeyEntry, me_value);
+  out->unicode_entry_size = sizeof(PyDictUnicodeEntry);
+  out->unicode_entry_key = offsetof(PyDictUnicodeEntry, me_key);
+  out->unicode_entry_value = offsetof(PyDictUnicodeEntry, me_value);
+  out->values_items = offsetof(PyDictValues, values);
+  out->heap_type_cached_keys = offsetof(PyHeapTypeObject, ht_cached_keys);
+  out->managed_dict_flag = Py_TPFLAGS_MANAGED_DICT;
+  out->module_dict = offsetof(PyModuleObject, md_dict);
+#if PY_VERSION_HEX >= 0x030D0000
+  out->instance_dict = PYREWIND_VALUES_INLINE;
+  out->managed_dict_offset = MANAGED_DICT_OFFSET;
+  out->values_valid = offsetof(PyDictValues, valid);
+  out->inline_values_flag = Py_TPFLAGS_INLINE_VALUES;
+#elif PY_VERSION_HEX >= 0x030C0000
+  out->instance_dict = PYREWIND_VALUES_TAGGED;
+  out->managed_dict_offset = -3 * (int32_t)sizeof(PyObject*);  /* _PyObject_DictOrValuesPointer */
+#else
+  out->instance_dict = PYREWIND_VALUES_BELOW_OBJECT;
+  out->managed_dict_offset = MANAGED_DICT_OFFSET;  /* the values pointer is one word below */
+#endif
+#else
+  out->keys_size = offsetof(struct pyrewind_dict_keys_mirror, dk_size);
+  out->keys_nentries = offsetof(struct pyrewind_dict_keys_mirror, dk_nentries);
+  out->keys_indices = offsetof(struct pyrewind_dict_keys_mirror, dk_indices);
+  out->keys_kind_general = 0;
+  out->entry_size = sizeof(struct pyrewind_dict_entry_mirror);
+  out->entry_key = offsetof(struct pyrewind_dict_entry_mirror, me_key);
+  out->entry_value = offsetof(struct pyrewind_dict_entry_mirror, me_value);
+  out->values_items = 0;  /* ma_values is the PyObject* array itself */
+  out->instance_dict = PYREWIND_DICT_AT_DICTOFFSET;
+  out->module_dict = offsetof(struct pyrewind_module_mirror, md_dict);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+  out->interp_modules = offsetof(PyInterpreterState, imports.modules);
+#else
+  out->interp_modules = offsetof(PyInterpreterState, modules);
+#endif
+
+#if PY_VERSION_HEX >= 0x030B0000
+  out->gen_iframe = offsetof(PyGenObject, gi_iframe);
+  out->gen_frame_state = offsetof(PyGenObject, gi_frame_state);
+  out->frame_stack_top = offsetof(_PyInterpreterFrame, stacktop);
+  out->state_completed = FRAME_COMPLETED;
+#if PY_VERSION_HEX >= 0x030D0000
+  out->yield_from_check = PYREWIND_YF_FRAME_STATE;
+  out->state_awaiting = FRAME_SUSPENDED_YIELD_FROM;
+#else
+  out->yield_from_check = PYREWIND_YF_NEXT_RESUME;
+  out->state_awaiting = FRAME_SUSPENDED;
+  out->opcode_resume = RESUME;
+#if PY_VERSION_HEX >= 0x030C0000
+  out->opcode_resume_variant = INSTRUMENTED_RESUME;
+#else
+  out->opcode_resume_variant = RESUME_QUICK;
+#endif
+#endif
+#else
+  out->gen_frame = offsetof(PyGenObject, gi_frame);
+  out->code_code = offsetof(PyCodeObject, co_code);
+  out->opcode_yield_from = YIELD_FROM;
+#if PY_VERSION_HEX >= 0x030A0000
+  out->yield_from_check = PYREWIND_YF_STACK_DEPTH;
+  out->frame_state = offsetof(PyFrameObject, f_state);
+  out->state_awaiting = FRAME_SUSPENDED;
+  out->frame_stack_top = offsetof(PyFrameObject, f_stackdepth);
+  out->frame_valuestack = offsetof(PyFrameObject, f_valuestack);
+#else
+  out->yield_from_check = PYREWIND_YF_STACKTOP_POINTER;
+  out->frame_stack_top = offsetof(PyFrameObject, f_stacktop);
+#endif
+#endif
+
+  out->task_state = offsetof(struct pyrewind_task_mirror, state);
+  out->task_fut_waiter = offsetof(struct pyrewind_task_mirror, fut_waiter);
+  out->task_coro = offsetof(struct pyrewind_task_mirror, coro);
+  out->task_name = offsetof(struct pyrewind_task_mirror, name);
+  out->task_size = offsetof(struct pyrewind_task_mirror, context) + sizeof(PyObject*);
 
   out->debug_cookie_size = 0;
   out->debug_checks = 0;

@@ -27,6 +27,32 @@ enum pyrewind_frame_model {
   PYREWIND_INTERPRETER_FRAMES = 2,
 };
 
+/* How a suspended generator or coroutine tells that it awaits (yields from) another object,
+ * which is then the top of its frame's value stack (CPython's _PyGen_yf). */
+enum pyrewind_yield_from_check {
+  /* 3.9: the frame's f_stacktop is set (suspended) and the next instruction is YIELD_FROM. */
+  PYREWIND_YF_STACKTOP_POINTER = 1,
+  /* 3.10: f_state is FRAME_SUSPENDED (gen_suspended) and the next instruction is YIELD_FROM;
+   * the value stack is f_valuestack[0 .. f_stackdepth). */
+  PYREWIND_YF_STACK_DEPTH = 2,
+  /* 3.11, 3.12: gi_frame_state is FRAME_SUSPENDED and the next instruction is a RESUME whose
+   * argument is >= 2 (resumed after a yield from / await). */
+  PYREWIND_YF_NEXT_RESUME = 3,
+  /* 3.13: gi_frame_state is FRAME_SUSPENDED_YIELD_FROM. */
+  PYREWIND_YF_FRAME_STATE = 4,
+};
+
+/* Where an instance of a Python class keeps its __dict__. */
+enum pyrewind_instance_dict {
+  PYREWIND_DICT_AT_DICTOFFSET = 1, /* 3.9, 3.10: a dict pointer at tp_dictoffset */
+  /* 3.11+, types with Py_TPFLAGS_MANAGED_DICT: a dict pointer at managed_dict_offset (below
+   * the object), or, while no dict was made, only the values of a split table whose keys are
+   * the type's ht_cached_keys. The values are: */
+  PYREWIND_VALUES_BELOW_OBJECT = 2, /* 3.11: pointed to from just below the dict pointer */
+  PYREWIND_VALUES_TAGGED = 3,       /* 3.12: the dict pointer's slot, tagged with bit 0 (pointer - 1) */
+  PYREWIND_VALUES_INLINE = 4,       /* 3.13: inside the object, at tp_basicsize (Py_TPFLAGS_INLINE_VALUES) */
+};
+
 /* The encoding of code-offset -> line-number tables. */
 enum pyrewind_line_table_format {
   PYREWIND_LNOTAB = 1,         /* 3.9 co_lnotab: (byte delta, signed line delta) pairs */
@@ -112,6 +138,52 @@ struct pyrewind_python_layout {
   uint32_t unicode_ascii_data;   /* characters of a compact ASCII string */
   uint32_t unicode_compact_data; /* characters of another compact string */
   uint32_t code_unit_size;     /* sizeof(_Py_CODEUNIT) */
+
+  /* Dicts (sys.modules, module and instance namespaces). The keys object's entries follow
+   * its index table: 3.9/3.10 dk_size indices of 1, 2, 4 or 8 bytes by that size; 3.11+
+   * 1 << dk_log2_index_bytes bytes of them. */
+  uint32_t dict_keys, dict_values;  /* ma_keys, ma_values (split tables: values, by entry index) */
+  uint32_t keys_size;               /* 3.9, 3.10: Py_ssize_t dk_size, else ABSENT */
+  uint32_t keys_log2_index_bytes;   /* 3.11+: uint8_t, else ABSENT */
+  uint32_t keys_kind;               /* 3.11+: uint8_t dk_kind, else ABSENT (every entry general) */
+  uint32_t keys_nentries, keys_indices;
+  uint32_t keys_kind_general;       /* DICT_KEYS_GENERAL: entries with a hash (3.11+) */
+  uint32_t entry_size, entry_key, entry_value;                 /* PyDictKeyEntry */
+  uint32_t unicode_entry_size, unicode_entry_key, unicode_entry_value; /* 3.11+: PyDictUnicodeEntry */
+  uint32_t values_items;            /* the value array inside a split table's values */
+  uint32_t instance_dict;           /* enum pyrewind_instance_dict */
+  int32_t managed_dict_offset;      /* 3.11+: relative to the object (negative) */
+  uint32_t values_valid;            /* 3.13: uint8_t, 0 once the inline values moved to a dict */
+  uint64_t managed_dict_flag, inline_values_flag; /* Py_TPFLAGS_*, 0 when absent */
+  uint32_t type_flags, type_dictoffset, type_basicsize, type_base;
+  uint32_t heap_type_cached_keys;   /* 3.11+: PyHeapTypeObject.ht_cached_keys */
+  uint32_t set_mask, set_table;     /* PySetObject; its table holds (key, hash) entries */
+  uint32_t set_entry_size, set_entry_key;
+  uint32_t weakref_object;          /* PyWeakReference.wr_object (None once dead) */
+  uint32_t interp_modules;          /* sys.modules: interp->modules / interp->imports.modules */
+  uint32_t module_dict;             /* PyModuleObject.md_dict */
+
+  /* Generators and coroutines (PyGenObject, PyCoroObject share the head) */
+  uint32_t yield_from_check;        /* enum pyrewind_yield_from_check */
+  uint32_t gen_frame;               /* 3.9, 3.10: gi_frame, a PyFrameObject (NULL once finished) */
+  uint32_t gen_iframe;              /* 3.11+: the _PyInterpreterFrame inside the object */
+  uint32_t gen_frame_state;         /* 3.11+: int8_t gi_frame_state */
+  uint32_t frame_state;             /* 3.10: int8_t f_state of a frame object */
+  int32_t state_awaiting;           /* the (frame or gen) state value a yield from needs */
+  int32_t state_completed;          /* 3.11+: gi_frame_state from which on the frame is gone */
+  uint32_t frame_stack_top;         /* 3.9 f_stacktop (PyObject**); 3.10 f_stackdepth; 3.11+ stacktop (int) */
+  uint32_t frame_valuestack;        /* 3.10: f_valuestack */
+  uint32_t code_code;               /* 3.9, 3.10: co_code (bytes) */
+  uint32_t opcode_yield_from;       /* 3.9, 3.10: YIELD_FROM */
+  uint32_t opcode_resume, opcode_resume_variant; /* 3.11, 3.12: RESUME and RESUME_QUICK / INSTRUMENTED_RESUME */
+
+  /* _asyncio's C Task (TaskObj in Modules/_asynciomodule.c, not in any installed header:
+   * layout_probe.c mirrors each version's struct). */
+  uint32_t task_state;              /* fut_state (int): 0 pending, 1 cancelled, 2 finished */
+  uint32_t task_fut_waiter;         /* the future the task waits for, or NULL */
+  uint32_t task_coro;
+  uint32_t task_name;               /* str; 3.12+ also an int n standing for "Task-n" */
+  uint32_t task_size;               /* sizeof(TaskObj): an object's tp_basicsize is at least that */
 
   /* 3.13+: pairs (offset inside _Py_DebugOffsets, expected uint64 value) the target's
    * _PyRuntime.debug_offsets must match, so a build whose layout differs from the headers

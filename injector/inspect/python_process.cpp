@@ -177,6 +177,10 @@ LocateResult locate_python(pid_t pid, ProcessMemory& memory) {
   types.none = symbol_address(*image, "_Py_NoneStruct");
   types.true_ = symbol_address(*image, "_Py_TrueStruct");
   types.false_ = symbol_address(*image, "_Py_FalseStruct");
+  types.coroutine = symbol_address(*image, "PyCoro_Type");
+  types.generator = symbol_address(*image, "PyGen_Type");
+  types.weakref = symbol_address(*image, "_PyWeakref_RefType");
+  types.module = symbol_address(*image, "PyModule_Type");
   if (types.code == 0 || types.str == 0 || types.tuple == 0 || types.bytes == 0)
     return fail(LocateStatus::kUnsupported, "process " + pid_text + " (" + target.image +
                                                 "): the interpreter does not export its type objects");

@@ -27,6 +27,7 @@ struct TypeAddresses {
   uint64_t str = 0, bytes = 0, int_ = 0, bool_ = 0, float_ = 0;
   uint64_t list = 0, tuple = 0, dict = 0, set = 0, frozenset = 0;
   uint64_t none = 0, true_ = 0, false_ = 0;
+  uint64_t coroutine = 0, generator = 0, weakref = 0, module = 0;  // what asyncio tasks are reached by
 };
 
 struct PythonTarget {

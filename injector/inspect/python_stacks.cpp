@@ -1,18 +1,16 @@
 #include "injector/inspect/python_stacks.h"
 
 #include <algorithm>
-#include <initializer_list>
 #include <cstring>
 #include <fstream>
 #include <unordered_set>
 
 #include "injector/attach/proc_info.h"
 #include "injector/inspect/line_table.h"
+#include "injector/inspect/remote_block.h"
 
 namespace pyrewind::inspect {
 namespace {
-
-constexpr bool present(uint32_t offset) { return offset != PYREWIND_ABSENT; }
 
 // Bounds on what a value in a live process may claim to be; beyond them it is garbage.
 constexpr int64_t kMaxObjectSize = int64_t{1} << 40;
@@ -26,36 +24,6 @@ constexpr size_t kMaxCachedCodes = 1 << 16;  // then the cache starts over
 // Bytes of glibc's struct pthread searched for the thread id (at 720 in glibc 2.28-2.40). Not
 // more: a thread's struct pthread ends its stack mapping, ~2.3 KiB after its start.
 constexpr size_t kPthreadScan = 1024;
-
-// The fields of one remote structure, read in one go (the range from the first to the last
-// field), with bounds-checked typed accessors by field offset.
-class Block {
- public:
-  bool read(Memory& memory, uint64_t address, std::initializer_list<uint32_t> offsets) {
-    begin_ = PYREWIND_ABSENT;
-    uint32_t end = 0;
-    for (uint32_t offset : offsets) {
-      if (!present(offset)) continue;
-      begin_ = std::min(begin_, offset);
-      end = std::max(end, offset + 8);  // no field read is wider than 8 bytes
-    }
-    if (end == 0 || end - begin_ > kMaxSpan) return false;
-    bytes_.resize(end - begin_);
-    return memory.read(address + begin_, bytes_.data(), bytes_.size());
-  }
-  template <class T>
-  T get(uint32_t offset) const {
-    T value{};
-    if (present(offset) && offset >= begin_ && offset - begin_ + sizeof(T) <= bytes_.size())
-      std::memcpy(&value, bytes_.data() + (offset - begin_), sizeof(T));
-    return value;
-  }
-
- private:
-  static constexpr uint32_t kMaxSpan = 64 << 10;  // 3.13's interpreter state spreads over ~7 KiB
-  std::vector<unsigned char> bytes_;
-  uint32_t begin_ = 0;
-};
 
 void append_utf8(std::string& out, uint32_t c) {
   if (c < 0x80) {

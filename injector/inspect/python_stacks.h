@@ -69,12 +69,33 @@ struct Snapshot {
   size_t errors() const;      // threads whose stack could not be read to the end
 };
 
+// A pending asyncio task (an _asyncio.Task, or a subclass) and where its coroutine waits.
+struct AsyncTask {
+  uint64_t address = 0;
+  std::string name;
+  bool running = false;          // its event loop runs it right now: its frames are in that thread's stack
+  std::vector<Frame> frames;     // the coroutine it runs and what that awaits, recursively; innermost first
+  uint64_t waiting_for = 0;      // the future it waits for (its fut_waiter), 0 when none
+  std::string waiting_for_type;  // that future's type ("_asyncio.Future", "_asyncio.Task", ...)
+  std::string waiting_for_task;  // when that future is a task: its name
+  std::string error;             // why `frames` ends early ("" when read to the end)
+};
+
+struct AsyncioTasks {
+  bool imported = false;         // the process imported asyncio (its tasks module)
+  std::string unreadable;        // why the tasks could not be read ("" when they were)
+  std::vector<AsyncTask> tasks;  // pending tasks
+  size_t other_tasks = 0;        // tasks of another type (the pure-Python asyncio.tasks._PyTask): not shown
+};
+
 struct StackOptions {
   bool locals = false;
   size_t max_frames = 4096;    // per thread
   size_t max_threads = 4096;   // per interpreter
   size_t max_interpreters = 256;
   size_t max_string = 256;     // characters (or bytes) of a str/bytes value kept
+  size_t max_tasks = 100000;   // asyncio tasks
+  size_t max_awaits = 256;     // coroutines in one task's await chain
 };
 
 class StackReader {
@@ -85,6 +106,10 @@ class StackReader {
   // or Python is not initialised / finalised); threads that fail part way are kept, with
   // their own error.
   bool read(const StackOptions& options, Snapshot* out, std::string* error);
+
+  // The pending asyncio tasks of the main interpreter (asyncio_tasks.cpp). A structure that
+  // does not check out makes them all unreadable (`out->unreadable`), never half-shown.
+  void read_asyncio(const StackOptions& options, AsyncioTasks* out);
 
  private:
   struct CodeInfo {
@@ -116,6 +141,21 @@ class StackReader {
   bool read_str_tuple(uint64_t tuple, size_t max_items, std::vector<std::string>* out);
   bool read_int(uint64_t object, Value* out);
   Value read_value(uint64_t object, const StackOptions& options);
+  // asyncio_tasks.cpp: dicts, sets and instance attributes, read remotely.
+  using Items = std::vector<std::pair<uint64_t, uint64_t>>;  // (key, value)
+  bool keys_items(uint64_t keys, uint64_t values, Items* out);
+  bool dict_items(uint64_t dict, Items* out);
+  bool instance_items(uint64_t object, Items* out);
+  uint64_t item_named(const Items& items, const std::string& name);
+  bool set_items(uint64_t set, std::vector<uint64_t>* out);
+  uint64_t module_global(const Items& modules, const std::string& module, const std::string& name);
+  std::string type_name(uint64_t type);
+  bool task_name(uint64_t name, std::string* out);
+  bool read_coroutine(uint64_t coroutine, const StackOptions& options, Frame* frame, uint64_t* awaited,
+                      std::string* error);
+  bool is_task_type(uint64_t type, uint64_t task_type);
+  bool read_task(uint64_t task, uint64_t task_type, const StackOptions& options, AsyncTask* out, bool* pending,
+                 std::string* unreadable);
   void assign_native_ids(const std::vector<uint64_t>& pthreads, std::unordered_map<uint64_t, pid_t>* out);
 
   const PythonTarget& target_;

@@ -349,3 +349,90 @@ def test_dump_native_frames_below_python(pyrewind, interp, start_target):
     res = dump(pyrewind, target.pid, "--native")
     assert res.returncode == 0, res.describe()
     assert "[native]" in res.stdout.decode() and "    nap (%s:%d)\n" % (TARGET, LINES["nap"]) in res.stdout.decode()
+
+
+ASYNCIO_TARGET = program("asyncio_target.py")
+
+
+def await_lines():
+    with open(ASYNCIO_TARGET) as source:
+        return {text.split("# await: ", 1)[1].strip(): number
+                for number, text in enumerate(source, 1) if "# await: " in text}
+
+
+AWAIT_LINES = await_lines()
+
+
+def expected_tasks(interp):
+    """Each pending task of programs/asyncio_target.py: its await chain, innermost first, as
+    (function, file, line) for the target's coroutines and (function, asyncio module) for the
+    standard library's (whose lines differ between versions); what it waits for."""
+    def ours(name):
+        return (name, ASYNCIO_TARGET, AWAIT_LINES[name])
+    return {
+        "Task-1": ([ours("main")], {"type": "_GatheringFuture"}),
+        "joiner": ([ours("joiner")], {"type": "_asyncio.Task", "task": "worker-1"}),
+        "spinner": ([ours("spinner")], {}),
+        "waiter": ([(function(interp, "Event.wait"), "locks.py"), ours("waiter")], {"type": "_asyncio.Future"}),
+        "worker-1": ([("sleep", "tasks.py"), ours("inner"), ours("worker")], {"type": "_asyncio.Future"}),
+    }
+
+
+def task_shape(task):
+    frames = []
+    for frame in task["frames"]:
+        if frame["file"] == ASYNCIO_TARGET:
+            frames.append((frame["function"], frame["file"], frame["line"]))
+        else:
+            assert os.path.dirname(frame["file"]).endswith("asyncio") and frame["line"] > 0, frame
+            frames.append((frame["function"], os.path.basename(frame["file"])))
+    waiting = {k: v for k, v in (task["waiting_for"] or {}).items() if k != "address"}
+    return frames, waiting
+
+
+def test_dump_asyncio_tasks(pyrewind, interp):
+    """Every pending task with its coroutine chain down to what it awaits, and the task a task
+    waits for; the running task is marked; a finished task is not shown."""
+    target = ReadyTarget([interp.path, ASYNCIO_TARGET])
+    try:
+        expected = expected_tasks(interp)
+
+        def parked(snapshot):
+            return {t["name"]: task_shape(t) for t in snapshot["tasks"]} == expected
+
+        snapshot = settled_dump(pyrewind, target.pid, parked)
+        assert "tasks_error" not in snapshot, snapshot["tasks_error"]
+        assert [t["name"] for t in snapshot["tasks"]] == sorted(expected)
+        for task in snapshot["tasks"]:
+            assert task_shape(task) == expected[task["name"]], task
+            assert task["running"] is (task["name"] == "spinner") and "error" not in task, task
+            assert task["address"].startswith("0x")
+            assert task["name"] == "spinner" or task["waiting_for"]["address"].startswith("0x")
+        addresses = {t["name"]: t["address"] for t in snapshot["tasks"]}
+        joiner = next(t for t in snapshot["tasks"] if t["name"] == "joiner")
+        assert joiner["waiting_for"]["address"] == addresses["worker-1"]
+        assert set(snapshot) == {"pid", "command", "python", "image", "threads", "tasks"}
+
+        res = dump(pyrewind, target.pid)
+        assert res.returncode == 0, res.describe()
+        text = res.stdout.decode()
+        assert "\nasyncio tasks: 5 pending\n" in text, text
+        assert '\nTask "spinner" (running)\n    spinner (%s:%d)\n' % (ASYNCIO_TARGET, AWAIT_LINES["spinner"]) in text
+        assert ('\nTask "joiner" waiting for task "worker-1"\n    joiner (%s:%d)\n'
+                % (ASYNCIO_TARGET, AWAIT_LINES["joiner"])) in text, text
+        worker = text.split('\nTask "worker-1" waiting for _asyncio.Future at 0x', 1)[1].split("\n\n")[0]
+        assert worker.splitlines()[1].startswith("    sleep (") and worker.splitlines()[2:] == [
+            "    inner (%s:%d)" % (ASYNCIO_TARGET, AWAIT_LINES["inner"]),
+            "    worker (%s:%d)" % (ASYNCIO_TARGET, AWAIT_LINES["worker"]),
+        ], worker
+        assert '"finished"' not in text
+    finally:
+        target.close()
+
+
+def test_dump_without_asyncio_has_no_tasks(pyrewind, interp, start_target):
+    target = start_target("deadlock")
+    snapshot = dump_json(pyrewind, target.pid)
+    assert snapshot["tasks"] == [] and "tasks_error" not in snapshot
+    res = dump(pyrewind, target.pid)
+    assert res.returncode == 0 and b"asyncio tasks" not in res.stdout, res.describe()

@@ -1,6 +1,7 @@
 // `pyrewind dump PID [--locals] [--native] [--json]`: every thread's Python stack of a running
 // process, read from its memory while it runs (injector/inspect/): no ptrace stop, no code run
-// in it, so it works on a deadlocked interpreter too. --native stops the threads for the
+// in it, so it works on a deadlocked interpreter too. Then the pending asyncio tasks, each with
+// the chain of coroutines it awaits in. --native stops the threads for the
 // moment it takes to unwind their C stacks too (libunwind), merged with the Python frames.
 #include <signal.h>
 
@@ -144,8 +145,82 @@ const char* activity(const inspect::ThreadStack& thread) {
   return thread.os_state == 'R' ? "active" : "idle";
 }
 
+void append_frame_json(std::string& o, const inspect::Frame& frame) {
+  o += "{\"function\":";
+  json::append_string(o, frame.function);
+  o += ",\"file\":";
+  json::append_string(o, frame.file);
+  o += ",\"line\":";
+  if (frame.line >= 0)
+    json::append_int(o, frame.line);
+  else
+    o += "null";
+  if (!frame.locals.empty()) {
+    o += ",\"locals\":[";
+    for (size_t l = 0; l < frame.locals.size(); ++l) {
+      if (l) o += ",";
+      o += "{\"name\":";
+      json::append_string(o, frame.locals[l].name);
+      o += ",";
+      append_value_json(o, frame.locals[l].value);
+      o += "}";
+    }
+    o += "]";
+  }
+  o += "}";
+}
+
+// "tasks": the pending asyncio tasks ([] without asyncio), "tasks_error" when unreadable.
+void append_tasks_json(std::string& o, const inspect::AsyncioTasks& asyncio) {
+  o += ",\"tasks\":[";
+  for (size_t i = 0; i < asyncio.tasks.size(); ++i) {
+    const inspect::AsyncTask& task = asyncio.tasks[i];
+    if (i) o += ",";
+    o += "{\"name\":";
+    json::append_string(o, task.name);
+    o += ",\"address\":";
+    json::append_string(o, reader::hex_address(task.address));
+    o += ",\"running\":";
+    o += task.running ? "true" : "false";
+    o += ",\"waiting_for\":";
+    if (task.waiting_for == 0) {
+      o += "null";
+    } else {
+      o += "{\"type\":";
+      json::append_string(o, task.waiting_for_type);
+      o += ",\"address\":";
+      json::append_string(o, reader::hex_address(task.waiting_for));
+      if (!task.waiting_for_task.empty()) {
+        o += ",\"task\":";
+        json::append_string(o, task.waiting_for_task);
+      }
+      o += "}";
+    }
+    o += ",\"frames\":[";
+    for (size_t f = 0; f < task.frames.size(); ++f) {
+      if (f) o += ",";
+      append_frame_json(o, task.frames[f]);
+    }
+    o += "]";
+    if (!task.error.empty()) {
+      o += ",\"error\":";
+      json::append_string(o, task.error);
+    }
+    o += "}";
+  }
+  o += "]";
+  if (!asyncio.unreadable.empty()) {
+    o += ",\"tasks_error\":";
+    json::append_string(o, asyncio.unreadable);
+  }
+  if (asyncio.other_tasks > 0) {
+    o += ",\"tasks_not_shown\":";
+    json::append_uint(o, asyncio.other_tasks);
+  }
+}
+
 std::string render_json(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot,
-                        const NativeByThread& native) {
+                        const inspect::AsyncioTasks& asyncio, const NativeByThread& native) {
   std::string o = "{\"pid\":";
   json::append_int(o, target.pid);
   o += ",\"command\":";
@@ -174,42 +249,18 @@ std::string render_json(const inspect::PythonTarget& target, const inspect::Snap
     o += ",\"holds_gil\":";
     o += snapshot.gil_known ? (t.holds_gil ? "true" : "false") : "null";
     o += ",\"frames\":[";
-    auto python_frame = [&o](const inspect::Frame& frame) {
-      o += "{\"function\":";
-      json::append_string(o, frame.function);
-      o += ",\"file\":";
-      json::append_string(o, frame.file);
-      o += ",\"line\":";
-      if (frame.line >= 0)
-        json::append_int(o, frame.line);
-      else
-        o += "null";
-      if (!frame.locals.empty()) {
-        o += ",\"locals\":[";
-        for (size_t l = 0; l < frame.locals.size(); ++l) {
-          if (l) o += ",";
-          o += "{\"name\":";
-          json::append_string(o, frame.locals[l].name);
-          o += ",";
-          append_value_json(o, frame.locals[l].value);
-          o += "}";
-        }
-        o += "]";
-      }
-      o += "}";
-    };
     if (auto merged = native.find(t.native_id); merged != native.end()) {
       for (size_t f = 0; f < merged->second.size(); ++f) {
         if (f) o += ",";
         if (merged->second[f].native)
           append_native_json(o, merged->second[f].c_frame);
         else
-          python_frame(merged->second[f].python);
+          append_frame_json(o, merged->second[f].python);
       }
     } else {
       for (size_t f = 0; f < t.frames.size(); ++f) {
         if (f) o += ",";
-        python_frame(t.frames[f]);
+        append_frame_json(o, t.frames[f]);
       }
     }
     o += "]";
@@ -219,12 +270,44 @@ std::string render_json(const inspect::PythonTarget& target, const inspect::Snap
     }
     o += "}";
   }
-  o += "]}\n";
+  o += "]";
+  append_tasks_json(o, asyncio);
+  o += "}\n";
   return o;
 }
 
+void append_frame_text(std::string& o, const inspect::Frame& frame) {
+  o += "    " + frame.function + " (" + frame.file;
+  if (frame.line >= 0) o += ":" + std::to_string(frame.line);
+  o += ")\n";
+  for (const inspect::Local& local : frame.locals) o += "        " + local.name + " = " + value_text(local.value) + "\n";
+}
+
+// After the threads: each pending asyncio task, its await chain innermost first.
+void append_tasks_text(std::string& o, const inspect::AsyncioTasks& asyncio) {
+  if (!asyncio.unreadable.empty()) {
+    o += "\nasyncio tasks: not readable (" + asyncio.unreadable + ")\n";
+    return;
+  }
+  if (!asyncio.imported) return;
+  o += "\nasyncio tasks: " + std::to_string(asyncio.tasks.size()) + " pending\n";
+  if (asyncio.other_tasks > 0)
+    o += "    (" + std::to_string(asyncio.other_tasks) + " not of the C Task type, e.g. pure-Python tasks: not shown)\n";
+  for (const inspect::AsyncTask& task : asyncio.tasks) {
+    o += "\nTask \"" + task.name + "\"";
+    if (task.running) o += " (running)";
+    if (!task.waiting_for_task.empty())
+      o += " waiting for task \"" + task.waiting_for_task + "\"";
+    else if (task.waiting_for != 0)
+      o += " waiting for " + task.waiting_for_type + " at " + reader::hex_address(task.waiting_for);
+    o += "\n";
+    for (const inspect::Frame& frame : task.frames) append_frame_text(o, frame);
+    if (!task.error.empty()) o += "    (await chain incomplete: " + task.error + ")\n";
+  }
+}
+
 std::string render_text(const inspect::PythonTarget& target, const inspect::Snapshot& snapshot,
-                        const NativeByThread& native) {
+                        const inspect::AsyncioTasks& asyncio, const NativeByThread& native) {
   std::string o = "Process " + std::to_string(target.pid) + ": " + command_line(target.pid) + "\n";
   o += "Python " + target.version + " (" + target.image + ")\n";
   for (const inspect::ThreadStack& t : snapshot.threads) {
@@ -237,25 +320,20 @@ std::string render_text(const inspect::PythonTarget& target, const inspect::Snap
     if (!t.os_name.empty()) o += " \"" + t.os_name + "\"";
     if (t.interpreter_id != 0) o += " interpreter " + std::to_string(t.interpreter_id);
     o += "\n";
-    auto python_frame = [&o](const inspect::Frame& frame) {
-      o += "    " + frame.function + " (" + frame.file;
-      if (frame.line >= 0) o += ":" + std::to_string(frame.line);
-      o += ")\n";
-      for (const inspect::Local& local : frame.locals) o += "        " + local.name + " = " + value_text(local.value) + "\n";
-    };
     if (auto merged = native.find(t.native_id); merged != native.end()) {
       for (const inspect::MergedFrame& frame : merged->second) {
         if (frame.native)
           o += "    " + native_text(frame.c_frame) + "\n";
         else
-          python_frame(frame.python);
+          append_frame_text(o, frame.python);
       }
     } else {
-      for (const inspect::Frame& frame : t.frames) python_frame(frame);
+      for (const inspect::Frame& frame : t.frames) append_frame_text(o, frame);
     }
     if (t.frames.empty() && t.error.empty()) o += "    (no Python frames)\n";
     if (!t.error.empty()) o += "    (stack incomplete: " + t.error + ")\n";
   }
+  append_tasks_text(o, asyncio);
   return o;
 }
 
@@ -302,6 +380,12 @@ int dump_command(const DumpOptions& options) {
     std::fprintf(stderr, "pyrewind: %s\n", error.c_str());
     return kExitTargetNotRunning;
   }
+  // The tasks change as they run: a read that does not check out is taken again too.
+  inspect::AsyncioTasks asyncio;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    reader.read_asyncio(stack_options, &asyncio);
+    if (asyncio.unreadable.empty()) break;
+  }
   NativeByThread native;
   if (stopped) {
     inspect::NativeUnwinder unwinder(pid);
@@ -314,8 +398,8 @@ int dump_command(const DumpOptions& options) {
     }
     stopped.reset();  // the threads run on before anything is written
   }
-  const std::string text = options.json ? render_json(located.target, best, native)
-                                        : render_text(located.target, best, native);
+  const std::string text = options.json ? render_json(located.target, best, asyncio, native)
+                                        : render_text(located.target, best, asyncio, native);
   if (std::fputs(text.c_str(), stdout) < 0 || std::fflush(stdout) != 0) {
     std::fprintf(stderr, "pyrewind: cannot write the dump: %s\n", std::strerror(errno));
     return kExitIoError;
