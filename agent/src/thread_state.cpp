@@ -120,7 +120,9 @@ void ThreadState::close_all() {
   std::lock_guard<std::mutex> lock(g_registry_mutex);
   for (ThreadState* state = g_registry; state; state = state->next_) {
     if (state->closed_) continue;
-    state->writer_.finish();
+    // The thread's destructor may run after the segment is unmapped (at thread or process
+    // exit), and a writer whose drop counts found no free chunk would try again then.
+    state->writer_.close();
     state->closed_ = true;
   }
 }

@@ -827,6 +827,23 @@ TEST(Ring, FinishStatesPendingDropsInAnEmptyChunk) {
   EXPECT_TRUE(sink.corruptions.empty());
 }
 
+// Detach: the agent closes every writer, then unmaps the segment; a thread's writer is
+// destroyed later (thread or process exit). With drop counts that found no free chunk, it used
+// to look for one again in the unmapped segment.
+TEST(Ring, ClosedWriterNeverTouchesTheSegmentAgain) {
+  auto segment = make_segment(2);
+  ASSERT_NE(segment, nullptr);
+  auto writer = std::make_unique<ChunkWriter>(segment->header(), 9);
+  uint64_t failures = 0;
+  for (uint64_t seq = 0; seq < 300; ++seq) failures += append_record(*writer, 9, seq) ? 0 : 1;
+  ASSERT_GT(failures, 0u);  // the ring is full: nothing can carry the counts
+  writer->close();
+  segment.reset();  // unmapped
+  EXPECT_FALSE(append_record(*writer, 9, 300));
+  writer->finish();
+  writer.reset();  // ~ChunkWriter: finish() again
+}
+
 TEST(Ring, HeartbeatAdvances) {
   auto segment = make_segment(2);
   ASSERT_NE(segment, nullptr);

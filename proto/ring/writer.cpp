@@ -153,6 +153,13 @@ void ChunkWriter::finish() {
   if (pending_dropped_records_ > 0 && acquire_chunk(last_time_base_ns_)) complete_chunk();
 }
 
+void ChunkWriter::close() {
+  finish();
+  segment_ = nullptr;
+  chunks_ = nullptr;
+  chunk_count_ = 0;  // acquire_chunk() finds nothing from now on
+}
+
 void ChunkWriter::drop(size_t size) {
   ++pending_dropped_records_;
   pending_dropped_bytes_ += size;

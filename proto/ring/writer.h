@@ -29,6 +29,9 @@ class ChunkWriter {
 
   // Marks the current chunk COMPLETE so the collector can recycle it (thread exit, detach).
   void finish();
+  // finish(), then never touches the segment again, since it is about to be unmapped (detach):
+  // later records are dropped, and so are drop counts no chunk could carry.
+  void close();
 
   uint32_t writer_id() const { return writer_id_; }
   uint64_t dropped_records() const { return dropped_records_total_; }
