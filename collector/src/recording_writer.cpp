@@ -205,6 +205,7 @@ struct RecordingWriter::Impl {
   uint64_t done_bytes = 0;
   bool rotate_pending = false;  // the current file is nearly full: the next chunk starts a new one
   uint64_t compressed_in = 0, compressed_out = 0;  // compression so far, to size chunks
+  double last_ratio = 0;  // of the latest chunk: data whose nature changes (losses) compresses differently
   // Flight recorder.
   std::deque<RingChunk> ring;
   uint64_t ring_held = 0;
@@ -376,7 +377,7 @@ struct RecordingWriter::Impl {
 
   bool fits_file(size_t uncompressed) const {
     const double seen = compressed_in > 0 ? static_cast<double>(compressed_out) / static_cast<double>(compressed_in) : 1;
-    const double ratio = std::min(1.0, 1.25 * seen);
+    const double ratio = std::min(1.0, 1.25 * std::max(seen, last_ratio));
     const uint64_t base = rotate_pending ? head.size() : file.offset;
     return base + sizeof(fmt::ChunkFrame) + static_cast<uint64_t>(ratio * static_cast<double>(uncompressed)) +
                summary_bound() <=
@@ -688,6 +689,7 @@ struct RecordingWriter::Impl {
     frame.frame_crc32c = fmt::crc32c(&frame, sizeof frame);
     compressed_in += chunk.size();
     compressed_out += payload.size();
+    last_ratio = static_cast<double>(payload.size()) / static_cast<double>(chunk.size());
 
     Stats stats;
     fold_pending(stats);

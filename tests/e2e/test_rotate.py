@@ -42,8 +42,9 @@ def test_rotated_series_reads_as_the_whole_recording(pyrewind, interp, work):
     assert files[0].name == "app.rwd" and files[1].name == "app.1.rwd"
     later = 0
     for f in files:
-        assert os.path.getsize(f) <= ROTATE, (f, os.path.getsize(f))
         info = pyrewind.info_json(f)  # app.N.rwd alone is a complete recording; app.rwd opens the series
+        size = os.path.getsize(f)
+        assert size <= ROTATE or (size <= 1.1 * ROTATE and info["chunk_count"] == 1), (f, size)
         assert info["status"] == "complete", (f, info)
         later += info["event_count"] if f != files[0] else 0
 
@@ -111,7 +112,9 @@ def test_attach_rotates(pyrewind, interp, work):
         target.kill()
     files = parts(work)
     assert len(files) >= 2, files
-    assert all(os.path.getsize(f) <= ROTATE for f in files)
+    for f in files:  # a single chunk is never split: one that compressed worse than foreseen may exceed a little
+        size = os.path.getsize(f)
+        assert size <= ROTATE or (size <= 1.1 * ROTATE and pyrewind.info_json(f)["chunk_count"] == 1), (f, size)
     info = pyrewind.info_json(work / "app.rwd")
     assert info["status"] == "complete" and len(info["files"]) == len(files), info
     steps = export_steps(pyrewind, work / "app.rwd", work / "a.jsonl")
