@@ -188,12 +188,23 @@ bool Agent::session_end_requested() const {
 
 void Agent::warn(const char* message) { write_status(wire::AgentState::kWarning, message); }
 
+bool Agent::request_sampling() {
+  uint32_t off = ring::kSamplingOff;
+  return segment()->sampling.compare_exchange_strong(off, ring::kSamplingWanted, std::memory_order_acq_rel);
+}
+
+bool Agent::sampling_refused() const {
+  return segment()->sampling.load(std::memory_order_acquire) == ring::kSamplingRefused;
+}
+
 void Agent::set_paused(bool paused) {
   if (!tracing()) return;
   PyObject *type, *value, *traceback;
   PyErr_Fetch(&type, &value, &traceback);  // nothing of ours may reach the program
   if (paused) {
-    warn("recording paused by `pyrewind ctl`");
+    warn(segment()->sampling.load(std::memory_order_acquire) == ring::kSamplingActive
+             ? "line tracing paused: pyrewind samples the stacks from outside instead"
+             : "recording paused by `pyrewind ctl`");
     paused_.store(true, std::memory_order_relaxed);
     pause_tracing();
     segment()->agent_state.store(ring::kAgentPaused, std::memory_order_release);

@@ -86,6 +86,12 @@ class Agent {
 
   // The collector set the ring's stop request, or its process is gone (or silent for 10 s).
   bool session_end_requested() const;
+  // Over the --max-overhead budget with no line events left to switch off: asks the collector
+  // to sample the stacks from outside instead (it then pauses line tracing). True when this
+  // call asked (not when a request is pending). Requires the GIL.
+  bool request_sampling();
+  // The collector said it cannot sample this process: tracing must stop instead.
+  bool sampling_refused() const;
   // `pyrewind run`: the program's own threads check session_end_requested() every so many
   // events (the agent keeps no thread of its own there: a native thread would make Python
   // 3.12+ warn at every os.fork()).

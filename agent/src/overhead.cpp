@@ -43,8 +43,12 @@ void thin(double percent, double budget) {
   char figures[96];
   std::snprintf(figures, sizeof figures, "over the --max-overhead budget (about %.0f%% > %.0f%%)", percent, budget);
   if (busy.empty()) {
-    if (++g_futile_windows >= kFutileWindowsBeforeStop)
-      agent->stop((std::string(figures) + " with every line event already off: tracing stopped").c_str());
+    if (++g_futile_windows < kFutileWindowsBeforeStop) return;
+    g_futile_windows = 0;
+    if (agent->sampling_refused())
+      agent->stop((std::string(figures) + " with every line event already off, and no sampling: tracing stopped").c_str());
+    else if (agent->request_sampling())
+      agent->warn((std::string(figures) + " with every line event already off: sampling instead").c_str());
     return;
   }
   g_futile_windows = 0;

@@ -205,7 +205,8 @@ struct RecordingWriter::Impl {
   uint64_t done_bytes = 0;
   bool rotate_pending = false;  // the current file is nearly full: the next chunk starts a new one
   uint64_t compressed_in = 0, compressed_out = 0;  // compression so far, to size chunks
-  double last_ratio = 0;  // of the latest chunk: data whose nature changes (losses) compresses differently
+  double last_ratio = 0;
+  uint32_t sample_rate_hz = 0;  // set_sample_rate()  // of the latest chunk: data whose nature changes (losses) compresses differently
   // Flight recorder.
   std::deque<RingChunk> ring;
   uint64_t ring_held = 0;
@@ -536,6 +537,7 @@ struct RecordingWriter::Impl {
   // single file are not synced before its end either.
   bool finish_file(const v1::RecordingSummary& summary_extras, bool sync) {
     v1::RecordingSummary summary = summary_extras;
+    if (sample_rate_hz) summary.set_sample_rate_hz(sample_rate_hz);
     const Stats& st = file.stats;
     summary.clear_chunks();
     for (auto& entry : file.index) *summary.add_chunks() = std::move(entry);
@@ -905,6 +907,15 @@ bool RecordingWriter::finish(const v1::RecordingSummary& summary_extras) {
 }
 
 bool RecordingWriter::write_window(const std::string& reason) { return impl_->write_window(reason); }
+
+void RecordingWriter::set_sample_rate(uint32_t hz) { impl_->sample_rate_hz = hz; }
+
+std::optional<uint32_t> RecordingWriter::thread_with_native_id(uint64_t native_id) const {
+  if (native_id == 0) return std::nullopt;
+  for (const auto& [thread, entry] : impl_->threads)
+    if (entry.native_id == native_id && !entry.packet.empty()) return thread;
+  return std::nullopt;
+}
 
 void RecordingWriter::set_triggers(std::vector<std::string> exception_types, bool uncaught) {
   impl_->trigger_types = std::move(exception_types);

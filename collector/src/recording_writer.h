@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,7 +90,11 @@ class RecordingWriter {
   // `uncaught`, after an exception leaves a thread's outermost traced frame (SystemExit aside).
   // Exception windows come at most once a second.
   void set_triggers(std::vector<std::string> exception_types, bool uncaught);
+  // Samples added to a traced recording are taken at this rate (RecordingSummary.sample_rate_hz).
+  void set_sample_rate(uint32_t hz);
   uint64_t windows_written() const;
+  // The index of the announced thread with this OS thread id, if any.
+  std::optional<uint32_t> thread_with_native_id(uint64_t native_id) const;
   // The file written last (or being written), "" before the first.
   const std::string& current_path() const;
   // Compressed bytes held by the flight recorder's ring.

@@ -45,6 +45,14 @@ enum AgentState : uint32_t {
   kAgentPaused = 4,    // `pyrewind ctl SESSION trace off`: hooks stay, nothing is recorded
 };
 
+// SegmentHeader.sampling: who samples the stacks while line tracing is paused.
+enum SamplingState : uint32_t {
+  kSamplingOff = 0,
+  kSamplingWanted = 1,   // agent -> collector: over its --max-overhead budget, sample instead
+  kSamplingActive = 2,   // the collector samples the stacks from outside (set before pausing)
+  kSamplingRefused = 3,  // the collector cannot sample this process: the agent stops instead
+};
+
 // Options the collector hands to the agent (filled before the agent attaches).
 struct AgentConfig {
   uint32_t flags;             // AgentFlags
@@ -88,7 +96,8 @@ struct SegmentHeader {
   std::atomic<uint32_t> agent_message_bytes;     // published after agent_message is written
   std::atomic<uint32_t> next_writer_id;          // thread indices handed out by the agent
   std::atomic<uint32_t> pause_request;           // `pyrewind ctl` -> agent: 1 = pause recording, 0 = record
-  uint32_t reserved1[10];
+  std::atomic<uint32_t> sampling;                // SamplingState
+  uint32_t reserved1[9];
   char agent_message[512];         // why tracing stopped, UTF-8, not NUL-terminated
 
   AgentConfig config;

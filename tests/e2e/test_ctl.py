@@ -1,6 +1,7 @@
 """`pyrewind ctl SESSION trace off|on`: recording pauses and resumes in a live session (run and
 attach) without detaching; what ran while paused is not in the recording, what ran before and
-after is, complete; the agent says so in the recording."""
+after is, complete; the agent says so in the recording. `ctl SESSION sample on|off`: sampling
+the stacks from outside instead of tracing lines, and back."""
 
 import json
 import subprocess
@@ -35,11 +36,16 @@ class Session:
         self.target.stdin.flush()
         assert self.target.stdout.readline() == name.encode() + b" done\n"
 
-    def ctl(self, action):
+    def ctl(self, action, what="trace", *options):
         pid = self.find_pid()
-        res = run([self.pyrewind.path, "ctl", str(pid), "trace", action, "--wait", "10"])
+        res = run([self.pyrewind.path, "ctl", str(pid), what, action, "--wait", "10"] + list(options))
         assert res.returncode == 0, res.describe()
-        assert res.stdout == b"process %d: recording %s\n" % (pid, b"paused" if action == "off" else b"resumed")
+        done = {("trace", "off"): b"recording paused", ("sample", "on"): b"sampling instead of tracing"}
+        assert res.stdout == b"process %d: %s\n" % (pid, done.get((what, action), b"line tracing resumed"))
+
+    def state(self):
+        res = run([self.pyrewind.path, "status", "--json"])
+        return [s for s in json.loads(res.stdout) if s["file"] == str(self.recording)][0]["state"]
 
     def find_pid(self):
         """The traced pid, once the session's status file is there (the collector starting)."""
@@ -95,6 +101,42 @@ def test_pause_and_resume(pyrewind, interp, work, mode):
     messages = pyrewind.info_json(session.recording)["agent_messages"]
     assert "recording paused by `pyrewind ctl`" in messages
     assert any(m.startswith("recording resumed by `pyrewind ctl`") for m in messages)
+
+
+@pytest.mark.parametrize("mode", ["run", "attach"])
+def test_sampling_instead_of_tracing_and_back(pyrewind, interp, work, mode):
+    """`ctl SESSION sample on`: line tracing pauses and pyrewind samples the program's stacks from
+    outside into the same recording, on the same timeline and thread; `sample off` traces again."""
+    session = Session(pyrewind, interp, work, mode)
+    try:
+        session.wait_tracing()
+        session.phase("before")
+        session.ctl("on", "sample", "--rate", "500")
+        assert session.state() == "sampling"
+        session.phase("long-sampled")
+        session.ctl("off", "sample")
+        assert session.state() == "tracing"
+        session.phase("after")
+    finally:
+        session.finish()
+    seen = phases(pyrewind, session.recording, work)
+    assert set(seen) == {"before", "after"}, sorted(seen)  # the sampled phase has no events
+    assert len(seen["before"]) == len(seen["after"]) > 6000
+    with open(work / "all.jsonl") as f:
+        samples = [s for s in map(json.loads, f) if "sample" in s]
+    working = [s for s in samples if s["stack"] and s["stack"][0]["func"] == "work"]
+    assert len(working) >= 100, len(working)  # the long phase: about a second, 500 a second
+    assert {s["tid"] for s in working} == {seen["before"][0]["tid"]}  # the traced thread's index
+    assert seen["before"][-1]["t_ns"] < min(s["t_ns"] for s in samples)
+    assert max(s["t_ns"] for s in samples) < seen["after"][0]["t_ns"]
+    assert all(f["file"] == TARGET for s in working for f in s["stack"])
+    info = pyrewind.info_json(session.recording)
+    assert info["sample_count"] == len(samples)
+    assert "line tracing paused: pyrewind samples the stacks from outside instead" in info["agent_messages"]
+    stats = run([pyrewind.path, "stats", str(session.recording), "--format", "json"])
+    assert stats.returncode == 0, stats.describe()
+    sampled = json.loads(stats.stdout)["sampled"]
+    assert sampled["period_ns"] == 2000000 and sampled["functions"][0]["function"] == "work"
 
 
 @pytest.mark.cli

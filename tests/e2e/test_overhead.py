@@ -1,7 +1,8 @@
 """`--max-overhead PCT`: over the budget, the agent switches off the line events of the busiest
 functions (calls and returns go on being recorded) and says so; with nothing left to switch
-off it stops tracing with the reason; a program that tracing costs little is left alone. The
-program itself runs to its end unchanged in every case (programs/overhead.py)."""
+off, tracing pauses and pyrewind samples the stacks from outside instead, with the reason; a
+program that tracing costs little is left alone. The program itself runs to its end unchanged
+in every case (programs/overhead.py)."""
 
 import json
 import re
@@ -46,11 +47,23 @@ def test_cheap_program_is_left_alone(pyrewind, interp, work):
     assert naps and naps[-1]["seq"] > events[-1]["seq"] - 10  # lines recorded to the end
 
 
-def test_calls_alone_over_budget_stop_tracing_with_the_reason(pyrewind, interp, work):
+def test_calls_alone_over_budget_fall_back_to_sampling(pyrewind, interp, work):
     info, events = record(pyrewind, work, "calls")
     messages = info["agent_messages"]
     assert any(re.search(r"line events switched off for \d functions?: .*one \(line 22\)", m) for m in messages), messages
-    assert re.match(r"over the --max-overhead budget \(about \d+% > 50%\) with every line event already off: "
-                    r"tracing stopped$", messages[-1]), messages
+    over = [i for i, m in enumerate(messages) if re.match(
+        r"over the --max-overhead budget \(about \d+% > 50%\) with every line event already off: sampling instead$", m)]
+    assert over and messages[over[0] + 1] == "line tracing paused: pyrewind samples the stacks from outside instead", \
+        messages
     assert info["exit"] == {"code": 0}  # the program ran on to its end
     assert events  # what was recorded before stays readable
+    # From then on the stacks were sampled (100 a second): the program kept calling one().
+    samples = samples_of(work / "calls.jsonl")
+    assert info["sample_count"] == len(samples) > 0
+    assert all(s["t_ns"] > events[-1]["t_ns"] for s in samples)
+    assert sum(1 for s in samples if any(f["func"] == "run_calls" for f in s["stack"])) >= 0.9 * len(samples)
+
+
+def samples_of(jsonl):
+    with open(jsonl) as f:
+        return [s for s in map(json.loads, f) if "sample" in s]

@@ -55,7 +55,7 @@ void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 // Ctrl-C, SIGTERM and a closed terminal end the recording (detach, finish the file) instead
 // of killing pyrewind.
-void catch_stop_signals() {
+void catch_detach_signals() {
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
@@ -81,14 +81,6 @@ class SignalsHeld {
  private:
   sigset_t previous_;
 };
-
-// An exited process its parent has not reaped yet (a zombie) is not alive either.
-bool process_alive(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  int error = 0;
-  const auto status = injector::read_status(pid, &error);
-  return status && status->state != 'Z' && status->state != 'X';
-}
 
 std::string read_link(const std::string& path) {
   char buffer[4096] = {};
@@ -183,7 +175,7 @@ int attach_command(const AttachOptions& options) {
     return kExitUsage;
   }
   const bool flight_recorder = !options.series.ring.empty();
-  catch_stop_signals();
+  catch_detach_signals();
   FlightTrigger flight(flight_recorder);
   const injector::PythonProcess target = injector::preflight(pid);
   if (target.status != injector::PreflightStatus::kOk) {
@@ -270,11 +262,13 @@ int attach_command(const AttachOptions& options) {
   ring::SegmentHeader* ring_header = segment->header();
   LimitWatch limits(limits_options, *writer, *ring_header, options.quiet);
   LiveSessionFile live(pid, "attach", absolute_path(options.output), flight_recorder);
+  LiveSampler sampler(pid, *writer, *segment->header(), options.quiet);
   session.run([&](uint64_t timeout_ns) {
     flight.check(session, *writer, live, options.quiet);
-    apply_control_request(live, *segment->header());
+    apply_control_request(live, sampler);
+    sampler.poll();
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
-                agent_state_name(session.agent_state()));
+                session_state_name(*segment->header(), sampler));
     timespec pause{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
     nanosleep(&pause, nullptr);
     const auto now = Clock::now();

@@ -1,5 +1,6 @@
-// `pyrewind ctl SESSION trace off|on`: pauses or resumes recording in a live session without
-// detaching. The session is found in the status files (live_sessions.h) by the traced
+// `pyrewind ctl SESSION trace off|on`, `ctl SESSION sample on|off [--rate HZ]`: pauses or
+// resumes recording in a live session without detaching, or has the collector sample the
+// program's stacks from outside instead of tracing its lines (and back). The session is found in the status files (live_sessions.h) by the traced
 // process's pid or the collector's; the request is a file beside the session's status file,
 // which the collector hands to the agent through the ring header. The agent applies it at its
 // next callback (an attached agent's own thread also every 10 ms, so an idle program answers
@@ -33,14 +34,19 @@ int ctl_command(const CtlOptions& options) {
     say("no live pyrewind session of process %d (see `pyrewind status`)", options.session);
     return kExitNoProcess;
   }
-  const bool pause = options.action == "off";
+  // What the collector is asked, and the session state that confirms it.
+  std::string request = "resume", wanted = "tracing", done = "line tracing resumed";
+  if (options.what == "trace" && options.action == "off") {
+    request = "pause", wanted = "paused", done = "recording paused";
+  } else if (options.what == "sample" && options.action == "on") {
+    request = "sample " + std::to_string(options.rate_hz), wanted = "sampling", done = "sampling instead of tracing";
+  }
   std::string error;
-  if (!send_control_request(session, pause ? "pause" : "resume", &error)) {
+  if (!send_control_request(session, request, &error)) {
     say("%s", error.c_str());
     return kExitIoError;
   }
   const int pid = static_cast<int>(session.target_pid);
-  const std::string wanted = pause ? "paused" : "tracing";
   for (double waited = 0; waited < options.wait_seconds; waited += 0.05) {
     const timespec interval{0, 50'000'000};
     nanosleep(&interval, nullptr);
@@ -49,7 +55,7 @@ int ctl_command(const CtlOptions& options) {
       return kExitNoProcess;
     }
     if (session.state == wanted) {
-      std::printf("process %d: recording %s\n", pid, pause ? "paused" : "resumed");
+      std::printf("process %d: %s\n", pid, done.c_str());
       return kExitOk;
     }
     if (session.state == "stopped" || session.state == "detached") {
@@ -57,7 +63,8 @@ int ctl_command(const CtlOptions& options) {
       return kExitTargetNotRunning;
     }
   }
-  std::printf("process %d: recording %s at the program's next traced event\n", pid, pause ? "pauses" : "resumes");
+  std::printf("process %d: asked (%s); the agent applies it at the program's next traced event\n", pid,
+              done.c_str());
   return kExitOk;
 }
 

@@ -172,6 +172,8 @@ void print_text(FILE* out, const reader::Recording& rec) {
   else
     fprintf(out, "Losses:        %" PRIu64 " records (%s) dropped\n", s.dropped_records(),
             human_bytes(s.dropped_bytes()).c_str());
+  if (s.sample_count() > 0)
+    fprintf(out, "Samples:       %" PRIu64 ", taken while line tracing was paused for sampling\n", s.sample_count());
   fprintf(out, "Threads:       %d\n", s.threads_size());
   if (s.threads_size() > 0) {
     fprintf(out, "  %5s  %10s  %12s  %10s  %s\n", "index", "native id", "events", "dropped", "name");
@@ -276,6 +278,10 @@ void print_json(FILE* out, const reader::Recording& rec) {
   o += ",\"dropped_bytes\":";
   json::append_uint(o, s.dropped_bytes());
   const bool sampled = h.mode() == "sample";
+  if (!sampled && s.sample_count() > 0) {  // `ctl ... sample on`, or --max-overhead's fallback
+    o += ",\"sample_count\":";
+    json::append_uint(o, s.sample_count());
+  }
   if (sampled) {
     o += ",\"sample_count\":";
     json::append_uint(o, s.sample_count());

@@ -218,12 +218,14 @@ int run_traced(const RunOptions& options, int* kill_signal) {
 
   LimitWatch limits(limits_options, *writer, *segment->header(), options.quiet);
   LiveSessionFile live(child->pid(), "run", absolute_path(options.output), flight_recorder);
+  LiveSampler sampler(child->pid(), *writer, *segment->header(), options.quiet);
   session.run([&](uint64_t timeout_ns) {
     limits.check();
     flight.check(session, *writer, live, options.quiet);
-    apply_control_request(live, *segment->header());
+    apply_control_request(live, sampler);
+    sampler.poll();
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
-                agent_state_name(session.agent_state()));
+                session_state_name(*segment->header(), sampler));
     return child->wait_exit(timeout_ns);
   });
   const int wait_status = child->reap();

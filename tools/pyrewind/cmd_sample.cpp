@@ -42,125 +42,6 @@ std::string read_link(const std::string& path) {
   return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
 }
 
-// Turns snapshots into the recording's packets: strings, code objects and threads defined once
-// (the writer re-states them per chunk), then one Sample per thread.
-class SampleRecorder {
- public:
-  explicit SampleRecorder(collector::RecordingWriter& writer) : writer_(writer) {}
-
-  // `pid`: the thread's process, 0 for the recording's own; `merged`: the thread's stack with
-  // native frames (--native), else nullptr.
-  void add(const inspect::ThreadStack& thread, pid_t pid, const std::vector<inspect::MergedFrame>* merged,
-           bool gil_known, uint64_t time_ns) {
-    v1::Sample& sample = *packet_.mutable_sample();
-    sample.Clear();
-    auto add_python = [&](const inspect::Frame& frame) {
-      sample.add_code_ids(code_id(frame));
-      sample.add_lines(frame.line > 0 ? static_cast<uint32_t>(frame.line) : 0);
-    };
-    if (merged) {
-      for (const inspect::MergedFrame& frame : *merged) {
-        if (!frame.native) {
-          add_python(frame.python);
-          continue;
-        }
-        sample.add_code_ids(native_code_id(frame.c_frame));
-        sample.add_lines(0);
-      }
-    } else {
-      for (const inspect::Frame& frame : thread.frames) add_python(frame);
-    }
-    const uint32_t index = thread_index(thread, pid);
-    sample.set_thread(index);
-    sample.set_time_ns(time_ns);
-    sample.set_gil(gil_known && thread.holds_gil);
-    sample.set_idle(is_idle(thread));
-    packet_.SerializeToString(&bytes_);
-    writer_.add_sample(index, time_ns, sample.code_ids().data(), static_cast<size_t>(sample.code_ids_size()), bytes_);
-  }
-
-  void flush() { writer_.flush_chunk(); }
-
- private:
-  struct Thread {
-    uint32_t index = 0;
-    pid_t native_id = 0;
-    std::string name;
-  };
-
-  uint64_t string_id(const std::string& text) {
-    auto [it, inserted] = strings_.try_emplace(text, strings_.size() + 1);
-    if (inserted) {
-      v1::Packet def;
-      def.mutable_string_def()->set_id(it->second);
-      def.mutable_string_def()->set_text(collector::to_valid_utf8(text));
-      writer_.add_string(it->second, def.SerializeAsString());
-    }
-    return it->second;
-  }
-
-  uint64_t code_id(const inspect::Frame& frame) {
-    bool is_new = false;
-    const uint64_t id = codes_.intern(frame, &is_new);
-    if (is_new) {
-      const uint64_t file = string_id(frame.file), name = string_id(frame.function);
-      v1::Packet def;
-      v1::CodeDef& code = *def.mutable_code_def();
-      code.set_id(id);
-      code.set_file_name_id(file);
-      code.set_qualified_name_id(name);
-      code.set_first_line(frame.first_line > 0 ? static_cast<uint32_t>(frame.first_line) : 0);
-      writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
-    }
-    return id;
-  }
-
-  uint64_t native_code_id(const inspect::NativeFrame& frame) {
-    bool is_new = false;
-    const uint64_t id = codes_.intern_native(frame.module, frame.symbol, &is_new);
-    if (is_new) {
-      const uint64_t file = string_id(frame.module), name = string_id(frame.symbol);
-      v1::Packet def;
-      v1::CodeDef& code = *def.mutable_code_def();
-      code.set_id(id);
-      code.set_file_name_id(file);
-      code.set_qualified_name_id(name);
-      code.set_native(true);
-      writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
-    }
-    return id;
-  }
-
-  // A thread is known by its process and threading.get_ident(); a new OS thread behind the same
-  // ident (one ended, another started) gets a new index, and a renamed thread is announced again.
-  uint32_t thread_index(const inspect::ThreadStack& stack, pid_t pid) {
-    auto [it, inserted] = threads_.try_emplace({pid, stack.pthread_id});
-    Thread& t = it->second;
-    const bool reused = !inserted && t.native_id && stack.native_id && t.native_id != stack.native_id;
-    if (!inserted && !reused && t.name == stack.os_name && (t.native_id || !stack.native_id)) return t.index;
-    if (inserted || reused) t.index = next_thread_++;
-    t.native_id = stack.native_id;
-    t.name = stack.os_name;
-    v1::Packet start;
-    v1::ThreadStart& s = *start.mutable_thread_start();
-    s.set_thread(t.index);
-    s.set_native_id(static_cast<uint64_t>(t.native_id));
-    s.set_name(collector::to_valid_utf8(t.name));
-    s.set_ident(stack.pthread_id);
-    s.set_pid(static_cast<uint64_t>(pid));
-    writer_.add_thread(t.index, static_cast<uint64_t>(t.native_id), t.name, start.SerializeAsString(),
-                       static_cast<uint64_t>(pid));
-    return t.index;
-  }
-
-  collector::RecordingWriter& writer_;
-  CodeTable codes_;
-  std::unordered_map<std::string, uint64_t> strings_;
-  std::map<std::pair<pid_t, uint64_t>, Thread> threads_;
-  uint32_t next_thread_ = 0;
-  v1::Packet packet_;
-  std::string bytes_;
-};
 
 v1::RecordingHeader make_header(const SampleOptions& options, const inspect::PythonTarget& target, pid_t pid,
                                 uint64_t start_ns) {
@@ -182,82 +63,6 @@ v1::RecordingHeader make_header(const SampleOptions& options, const inspect::Pyt
   return header;
 }
 
-// As the collector of `run` does, the chunk being filled is written every second, so a
-// sampler that is killed loses at most that much.
-constexpr uint64_t kFlushIntervalNs = 1000000000;
-
-struct Counts {
-  uint64_t samples = 0;
-  uint64_t dropped = 0;
-  uint64_t flushed_ns = 0;  // when the chunk was last written
-};
-
-// --native: every thread is stopped while both its stacks are read, so they agree (as py-spy
-// --native does); what libunwind learns about the process is kept from tick to tick.
-struct NativeSampling {
-  explicit NativeSampling(pid_t target) : pid(target), unwinder(target) {}
-  pid_t pid;
-  inspect::NativeUnwinder unwinder;
-};
-
-// Stops every thread of `pid` for --native, or says why not (and sets pyrewind's exit status
-// for it).
-std::unique_ptr<inspect::NativeStacks> stop_threads(pid_t pid, int* exit_code, std::string* error) {
-  int err = 0;
-  auto stopped = inspect::NativeStacks::stop(pid, error, &err);
-  if (!stopped) *exit_code = err == EPERM ? kExitPermission : err == ESRCH ? kExitNoProcess : kExitTargetNotRunning;
-  return stopped;
-}
-
-// One tick: every thread's stack into the recording; torn threads counted as dropped. False
-// when the interpreter could not be read at all.
-bool sample_once(inspect::StackReader& reader, SampleRecorder& recorder, NativeSampling* native, pid_t recorded_pid,
-                 uint64_t start_ns, Counts* counts) {
-  static const inspect::StackOptions kOptions;  // no locals
-  std::unique_ptr<inspect::NativeStacks> stopped;
-  if (native) {
-    int exit_code = 0;
-    std::string why;
-    stopped = stop_threads(native->pid, &exit_code, &why);
-    if (!stopped) return false;
-  }
-  inspect::Snapshot snapshot;
-  std::string error;
-  const uint64_t time_ns = monotonic_ns() - start_ns;
-  if (!reader.read(kOptions, &snapshot, &error)) return false;
-  std::vector<std::vector<inspect::MergedFrame>> merged(snapshot.threads.size());
-  if (stopped) {
-    for (size_t i = 0; i < snapshot.threads.size(); ++i) {
-      inspect::ThreadStack& thread = snapshot.threads[i];
-      // Idle: stopped inside a system call. The scheduler state would show a sleeper that the
-      // previous tick's stop woke as running until it is back in its call, on a busy machine
-      // for a whole period.
-      if (auto in_call = stopped->in_system_call(thread.native_id)) thread.os_state = *in_call ? 'S' : 'R';
-      if (!thread.error.empty()) continue;
-      std::vector<inspect::NativeFrame> frames;
-      std::string why = "no native thread id";
-      if (thread.native_id > 0 && stopped->unwind(native->unwinder, thread.native_id, &frames, &why))
-        merged[i] = inspect::merge_stacks(thread.frames, frames);
-      else
-        thread.error = why;
-    }
-    stopped.reset();  // the threads run on before anything is written
-  }
-  for (size_t i = 0; i < snapshot.threads.size(); ++i) {
-    const inspect::ThreadStack& thread = snapshot.threads[i];
-    if (!thread.error.empty()) {
-      ++counts->dropped;
-      continue;
-    }
-    recorder.add(thread, recorded_pid, native ? &merged[i] : nullptr, snapshot.gil_known, time_ns);
-    ++counts->samples;
-  }
-  if (time_ns - counts->flushed_ns >= kFlushIntervalNs) {
-    counts->flushed_ns = time_ns;
-    recorder.flush();
-  }
-  return true;
-}
 
 // --subprocesses: the Python processes descended from the sampled one (children, theirs, ...),
 // looked for every 200 ms, each sampled as the first one is; their threads are recorded with
@@ -268,7 +73,7 @@ class Descendants {
  public:
   Descendants(pid_t root, bool native) : root_(root), native_(native) {}
 
-  void sample(SampleRecorder& recorder, uint64_t start_ns, Counts* counts) {
+  void sample(SampleRecorder& recorder, uint64_t start_ns, SampleCounts* counts) {
     if (const uint64_t now = monotonic_ns(); now >= next_scan_ns_) {
       next_scan_ns_ = now + kScanIntervalNs;
       scan();
@@ -353,7 +158,7 @@ int sample_process(const SampleOptions& options) {
   SampleRecorder recorder(*writer);
   std::unique_ptr<Descendants> descendants;
   if (options.subprocesses) descendants = std::make_unique<Descendants>(pid, options.native);
-  Counts counts;
+  SampleCounts counts;
   Ticker ticker(options.rate_hz);
   const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;
   bool exited = false;
@@ -419,7 +224,7 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
   std::unique_ptr<SampleRecorder> recorder;
   std::unique_ptr<NativeSampling> native;
   std::unique_ptr<Descendants> descendants;
-  Counts counts;
+  SampleCounts counts;
   bool sampled = false;  // a snapshot was read: from then on a failed read is a dropped sample
   Ticker ticker(options.rate_hz);
   const uint64_t deadline = options.duration_seconds > 0 ? start_ns + static_cast<uint64_t>(options.duration_seconds * 1e9) : 0;

@@ -336,12 +336,21 @@ void traced_profile(const StatsOptions& options, const analysis::Range& range, c
                     reader::Timeline& timeline, std::string& out) {
   analysis::StatsCollector stats;
   analysis::SpanBuilder builder(range, stats);
+  // Samples taken while line tracing was paused for sampling (`ctl ... sample on`, or
+  // --max-overhead's fallback).
+  analysis::SampleStats samples;
   {
     analysis::Progress progress("reading", recording.data_end() - recording.data_begin());
-    analysis::scan(recording, timeline, builder, progress, [&](const reader::Step& step) {
-      stats.on_step(step);
-      return true;
-    });
+    analysis::scan(
+        recording, timeline, builder, progress,
+        [&](const reader::Step& step) {
+          stats.on_step(step);
+          return true;
+        },
+        [&](const reader::SampleStep& sample) {
+          samples.add(sample);
+          return true;
+        });
   }
   if (!timeline.error().empty())
     std::fprintf(stderr, "pyrewind: warning: %s: %s; the statistics cover the %llu events before it\n",
@@ -355,6 +364,23 @@ void traced_profile(const StatsOptions& options, const analysis::Range& range, c
     write_json(out, report);
   else
     write_text(out, report, options.file);
+  if (samples.samples() == 0) return;
+  const uint32_t rate_hz = recording.summary().sample_rate_hz();
+  const uint64_t period_ns = rate_hz ? 1000000000ull / rate_hz : 0;
+  std::string sampled;
+  write_sampled(sampled, samples, timeline, recording, period_ns, options.format == "json", options.file);
+  if (options.format == "json") {  // {"events",...} and {"samples",...} -> {"events",..., "sampled": {...}}
+    while (!out.empty() && (out.back() == '\n' || out.back() == '}')) {
+      const bool brace = out.back() == '}';
+      out.pop_back();
+      if (brace) break;
+    }
+    while (!sampled.empty() && sampled.back() == '\n') sampled.pop_back();
+    out += ",\"sampled\":" + sampled + "}\n";
+  } else {
+    out += "\nsampled while line tracing was paused for sampling:\n" +
+           sampled;
+  }
 }
 
 }  // namespace

@@ -160,8 +160,9 @@ struct TriggerOptions {
 
 struct CtlOptions {
   int session = 0;     // as TriggerOptions
-  std::string what;    // "trace"
+  std::string what;    // "trace" | "sample"
   std::string action;  // "on" | "off"
+  uint32_t rate_hz = 100;  // sample on
   double wait_seconds = 3;
 };
 

@@ -98,12 +98,19 @@ int main(int argc, char** argv) {
   add_series_options(*attach_cmd, attach.series);
 
   pyrewind::cli::CtlOptions ctl;
-  auto* ctl_cmd = app.add_subcommand("ctl", "Control a live session without detaching: `ctl SESSION trace off|on`");
+  auto* ctl_cmd = app.add_subcommand(
+      "ctl", "Control a live session without detaching: `ctl SESSION trace off|on`, `ctl SESSION sample on|off`");
   ctl_cmd->add_option("session", ctl.session, "The traced process's pid, or the collector's (see `status`)")->required();
-  ctl_cmd->add_option("what", ctl.what, "What to control")->required()->check(CLI::IsMember({"trace"}));
-  ctl_cmd->add_option("action", ctl.action, "off: pause recording; on: resume it")
+  ctl_cmd->add_option("what", ctl.what, "trace: line tracing; sample: sampling the stacks instead")
+      ->required()
+      ->check(CLI::IsMember({"trace", "sample"}));
+  ctl_cmd->add_option("action", ctl.action, "trace off: pause recording, trace on: line tracing; "
+                                            "sample on: sample instead of tracing, sample off: line tracing again")
       ->required()
       ->check(CLI::IsMember({"on", "off"}));
+  ctl_cmd->add_option("--rate", ctl.rate_hz, "With sample on: samples per second")
+      ->check(CLI::Range(1u, 20000u))
+      ->capture_default_str();
   ctl_cmd->add_option("--wait", ctl.wait_seconds, "Seconds to wait for the agent to confirm")
       ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str();

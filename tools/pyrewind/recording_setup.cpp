@@ -297,10 +297,87 @@ bool LimitWatch::check() {
   return true;
 }
 
-void apply_control_request(LiveSessionFile& live, ring::SegmentHeader& header) {
+struct LiveSampler::Target {
+  explicit Target(pid_t pid) : memory(pid) {}
+  inspect::ProcessMemory memory;
+  inspect::LocateResult located;
+};
+
+// Ids far above any the agent hands out (it counts from 1).
+constexpr uint64_t kSamplerFirstId = uint64_t{1} << 40;
+
+LiveSampler::LiveSampler(pid_t pid, collector::RecordingWriter& writer, ring::SegmentHeader& header, bool quiet)
+    : pid_(pid), writer_(writer), header_(header), quiet_(quiet) {}
+
+LiveSampler::~LiveSampler() = default;
+
+bool LiveSampler::start(uint32_t rate_hz, const char* why) {
+  period_ns_ = 1000000000ull / std::max<uint32_t>(rate_hz, 1);
+  writer_.set_sample_rate(std::max<uint32_t>(rate_hz, 1));
+  if (active()) return true;
+  target_ = std::make_unique<Target>(pid_);
+  target_->located = inspect::locate_python(pid_, target_->memory);
+  if (target_->located.status != inspect::LocateStatus::kOk) {
+    if (!quiet_) say("cannot sample process %d (%s): %s", pid_, why, target_->located.message.c_str());
+    target_.reset();
+    return false;
+  }
+  reader_ = std::make_unique<inspect::StackReader>(target_->located.target, target_->memory);
+  if (!recorder_) {
+    SampleIds ids;
+    ids.first_id = kSamplerFirstId;
+    ids.new_thread_index = [this](pid_t native_id) -> std::pair<uint32_t, bool> {
+      if (auto known = writer_.thread_with_native_id(static_cast<uint64_t>(native_id))) return {*known, true};
+      return {header_.next_writer_id.fetch_add(1, std::memory_order_relaxed), false};
+    };
+    recorder_ = std::make_unique<SampleRecorder>(writer_, std::move(ids));
+  }
+  // The state first, so the agent tells why it pauses.
+  header_.sampling.store(ring::kSamplingActive, std::memory_order_release);
+  header_.pause_request.store(1, std::memory_order_release);
+  next_sample_ns_ = monotonic_ns();
+  if (!quiet_) say("process %d: line tracing paused, sampling its stacks %u times a second (%s)", pid_, rate_hz, why);
+  return true;
+}
+
+void LiveSampler::stop(bool resume) {
+  if (active()) {
+    reader_.reset();
+    target_.reset();
+    recorder_->flush();
+    header_.sampling.store(ring::kSamplingOff, std::memory_order_release);
+    if (!quiet_) say("process %d: sampling stopped after %llu samples", pid_, static_cast<unsigned long long>(counts_.samples));
+  }
+  header_.pause_request.store(resume ? 0 : 1, std::memory_order_release);
+}
+
+void LiveSampler::poll() {
+  if (!active() && header_.sampling.load(std::memory_order_acquire) == ring::kSamplingWanted &&
+      !start(100, "the agent is over its --max-overhead budget"))
+    header_.sampling.store(ring::kSamplingRefused, std::memory_order_release);
+  if (!active()) return;
+  const uint64_t now = monotonic_ns();
+  if (now < next_sample_ns_) return;
+  // A late tick is taken at once; whole periods missed are skipped, not caught up.
+  next_sample_ns_ = std::max(next_sample_ns_ + period_ns_, now);
+  if (!sample_once(*reader_, *recorder_, nullptr, 0, header_.start_monotonic_ns, &counts_) && process_alive(pid_))
+    ++counts_.dropped;
+}
+
+void apply_control_request(LiveSessionFile& live, LiveSampler& sampler) {
   const std::string request = live.take_control_request();
-  if (request == "pause" || request == "resume")
-    header.pause_request.store(request == "pause" ? 1 : 0, std::memory_order_release);
+  if (request == "pause" || request == "resume") {
+    sampler.stop(request == "resume");
+  } else if (request.rfind("sample ", 0) == 0) {
+    const long rate = std::strtol(request.c_str() + 7, nullptr, 10);
+    sampler.start(static_cast<uint32_t>(std::clamp<long>(rate, 1, 20000)), "pyrewind ctl");
+  }
+}
+
+std::string session_state_name(const ring::SegmentHeader& header, const LiveSampler& sampler) {
+  const uint32_t state = header.agent_state.load(std::memory_order_acquire);
+  if (sampler.active() && state == ring::kAgentPaused) return "sampling";
+  return agent_state_name(state);
 }
 
 const char* agent_state_name(uint32_t agent_state) {

@@ -15,6 +15,7 @@
 #include "proto/ring/segment.h"
 #include "tools/pyrewind/commands.h"
 #include "tools/pyrewind/live_sessions.h"
+#include "tools/pyrewind/sampling.h"
 
 namespace pyrewind::cli {
 
@@ -71,9 +72,48 @@ class FlightTrigger {
   uint64_t reported_ = 0;
 };
 
-// Hands a `pyrewind ctl` request left for this collector to the agent (ring header); call at
-// each poll.
-void apply_control_request(LiveSessionFile& live, ring::SegmentHeader& header);
+// Samples the stacks of a traced session's program from outside while its line tracing is
+// paused for that: asked by `pyrewind ctl SESSION sample on`, or by the agent over its
+// --max-overhead budget (SegmentHeader.sampling). The samples go into the session's recording
+// on its timeline, with ids of their own (from 2^40, never the agent's) and the agent's
+// thread indices for threads it announced.
+class LiveSampler {
+ public:
+  LiveSampler(pid_t pid, collector::RecordingWriter& writer, ring::SegmentHeader& header, bool quiet);
+  ~LiveSampler();
+  LiveSampler(const LiveSampler&) = delete;
+  LiveSampler& operator=(const LiveSampler&) = delete;
+
+  // Call at each poll: answers the agent's request, and takes a sample when one is due.
+  void poll();
+  // Line tracing off, sampling at `rate_hz` on. False (and a message) when the process cannot
+  // be read from outside; tracing then goes on.
+  bool start(uint32_t rate_hz, const char* why);
+  // Back to line tracing (`resume`) or to nothing recorded.
+  void stop(bool resume);
+  bool active() const { return reader_ != nullptr; }
+  uint64_t samples() const { return counts_.samples; }
+
+ private:
+  struct Target;
+  pid_t pid_;
+  collector::RecordingWriter& writer_;
+  ring::SegmentHeader& header_;
+  bool quiet_;
+  std::unique_ptr<Target> target_;
+  std::unique_ptr<inspect::StackReader> reader_;
+  std::unique_ptr<SampleRecorder> recorder_;
+  SampleCounts counts_;
+  uint64_t period_ns_ = 0;
+  uint64_t next_sample_ns_ = 0;
+};
+
+// Hands a `pyrewind ctl` request left for this collector to the sampler, which tells the agent
+// (ring header); call at each poll.
+void apply_control_request(LiveSessionFile& live, LiveSampler& sampler);
+
+// The state `status` shows for the session: the agent's, or "sampling".
+std::string session_state_name(const ring::SegmentHeader& header, const LiveSampler& sampler);
 
 // The state `status` shows for an agent state of the ring header.
 const char* agent_state_name(uint32_t agent_state);

@@ -1,5 +1,6 @@
 """A program for `pyrewind ctl` (tests/e2e/test_ctl.py): for each line read from stdin, a phase
-of work named after it, then "<phase> done" on stdout. While it waits for the next line it
+of work named after it (a long one, about a second untraced, for a name starting with "long"),
+then "<phase> done" on stdout. While it waits for the next line it
 ticks (a traced call every 10 ms), as a service does between requests."""
 import select
 import sys
@@ -28,7 +29,7 @@ def main():
         if not line:
             break
         phase = line.strip()
-        work(phase, 3000)
+        work(phase, 10000000 if phase.startswith("long") else 3000)
         print(phase, "done", flush=True)
 
 
