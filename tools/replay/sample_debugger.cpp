@@ -88,8 +88,8 @@ void SampleDebugger::load() {
 
 bool SampleDebugger::start() {
   if (!timeline_->error().empty())
-    out_ += "The recording is damaged after sample " + std::to_string(samples_.size()) + ": " +
-            timeline_->error() + " (replaying the samples before it)\n";
+    out_ += "The recording is damaged: " + timeline_->error() + " (replaying the " +
+            std::to_string(samples_.size()) + " samples before it)\n";
   if (samples_.empty()) {
     out_ += "The recording has no readable sample.\n";
     return false;
