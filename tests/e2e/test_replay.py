@@ -2,6 +2,7 @@
 from the program (programs/replay_target.py) and against the JSONL export of the same
 recording (the locals at any step, forward or backward)."""
 
+import collections
 import json
 import os
 import re
@@ -287,3 +288,154 @@ def test_interactive_session_on_a_terminal(pyrewind, recording, tmp_path):
         os.close(master)
     history = (tmp_path / ".pyrewind_history").read_text().replace("\\040", " ")  # libedit's encoding
     assert "p total" in history and "break replay_target.py:%d" % LINE["acc-add"] in history
+
+
+# --- sampled recordings (`pyrewind sample`): each sample one step, in time order
+
+SAMPLE_TARGET = program("sample_target.py")
+SAMPLE_AT = re.compile(r'^\[sample (\d+) of (\d+), \+([0-9.]+)s, thread (\d+)(?: "(.*)")?, (GIL|no GIL), '
+                       r'(idle|running)\]$', re.M)
+NO_LOCALS = ("A sample records the stack only, no locals: print, locals, watch and history need a trace "
+             "recording (pyrewind record).\n")
+
+
+@pytest.fixture(scope="module")
+def sampled(pyrewind, interp, tmp_path_factory):
+    """sample_target.py sampled from its start, and its samples as the export shows them, in
+    time order (ties in file order)."""
+    path = tmp_path_factory.mktemp("replay-sample") / "sampled.rwd"
+    res = run([pyrewind.path, "sample", "-q", "-o", str(path), "--rate", "200", "--", interp.path, SAMPLE_TARGET,
+               "1"], timeout=60)
+    assert res.returncode == 0, res.describe()
+    res = run([pyrewind.path, "export", str(path), "--format", "jsonl"])
+    assert res.returncode == 0, res.describe()
+    samples = [s for s in map(json.loads, res.stdout.splitlines()) if "sample" in s]
+    assert len(samples) >= 100, len(samples)
+    return path, sorted(samples, key=lambda s: (s["t_ns"], s["sample"]))
+
+
+def sample_shown(output):
+    """(index, count, time text, thread, gil, idle) of the last sample position in `output`."""
+    found = SAMPLE_AT.findall(output)
+    assert found, output
+    index, count, seconds, thread, _, gil, idle = found[-1]
+    return int(index), int(count), seconds, int(thread), gil == "GIL", idle == "idle"
+
+
+def expected_position(sample, count):
+    return (sample["sample"], count, "%.6f" % (sample["t_ns"] / 1e9), sample["tid"], sample["gil"], sample["idle"])
+
+
+def frame_text(frame):
+    if frame.get("native"):
+        return "%s (%s)" % (frame["func"], frame["file"])
+    return "%s (%s%s)" % (frame["func"], frame["file"], ":%d" % frame["line"] if frame["line"] else "")
+
+
+def test_sample_replay_steps_through_the_samples_of_every_thread(pyrewind, sampled):
+    path, samples = sampled
+    count = 40
+    out = transcript(pyrewind, path, ["where"] + ["step", "where"] * count + ["back"] * count + ["back", "info"])
+    threads = len({s["tid"] for s in samples})  # a thread just starting may be sampled too
+    assert out[0].startswith("Sampled recording: %d samples of %d thread(s), 200 a second per thread." %
+                             (len(samples), threads))
+    for i in range(count + 1):
+        shown = out[0] if i == 0 else out[2 * i]
+        assert sample_shown(shown) == expected_position(samples[i], len(samples)), i
+        where = out[1 + 2 * i]
+        assert where.startswith("Stack of thread %d " % samples[i]["tid"])
+        assert " at sample %d, " % samples[i]["sample"] in where.splitlines()[0]
+        assert [l[2:].split(" ", 1)[1] for l in where.splitlines() if l[:3] in ("> #", "  #")] == \
+            [frame_text(f) for f in samples[i]["stack"]], (i, where)
+    backward = [sample_shown(o)[0] for o in out[2 * count + 2: 3 * count + 2]]
+    assert backward == [s["sample"] for s in reversed(samples[:count])]
+    assert out[-2] == "Start of recording.\n"
+    assert "Mode:      sample, 200 samples a second per thread" in out[-1]
+    assert "Position:  sample %d, " % samples[0]["sample"] in out[-1]
+    assert not os.path.exists(str(path) + "i"), "no replay index for a sampled recording"
+
+
+def test_sample_replay_next_goto_and_threads(pyrewind, sampled):
+    path, samples = sampled
+    middle = samples[len(samples) // 2]
+    time_text = "%dns" % middle["t_ns"]
+    counts = collections.Counter(s["tid"] for s in samples)  # a thread just starting may be sampled too
+    other_tid = next(tid for tid, n in counts.most_common() if tid != middle["tid"])
+    out = transcript(pyrewind, path, ["next", "next", "rnext", "goto #%d" % middle["sample"], "threads",
+                                      "thread %d" % other_tid, "goto %s" % time_text, "goto -1s",
+                                      "goto %d" % (len(samples) + 5)])
+    main = [s for s in samples if s["tid"] == samples[0]["tid"]]
+    assert [sample_shown(o)[0] for o in out[1:4]] == [main[1]["sample"], main[2]["sample"], main[1]["sample"]]
+    assert sample_shown(out[4])[0] == middle["sample"]
+    threads = out[5].splitlines()
+    assert len(threads) == len(counts)
+    for tid, line in zip(sorted(counts), threads):
+        assert line.startswith("%s thread %d " % ("*" if tid == middle["tid"] else " ", tid)), line
+        assert ", %d samples): " % counts[tid] in line
+    assert any('"sleeper"' in line for line in threads)
+    theirs = [s for s in samples if s["tid"] == other_tid]
+    other = ([s for s in theirs if s["t_ns"] <= middle["t_ns"]] or theirs[:1])[-1]  # latest by then, else first
+    assert sample_shown(out[6])[0] == other["sample"]
+    assert sample_shown(out[7])[0] == next(s for s in samples if s["t_ns"] >= middle["t_ns"])["sample"]
+    assert sample_shown(out[8])[0] == samples[0]["sample"]
+    assert out[9].startswith("The recording has samples 0 to %d.\n" % (len(samples) - 1))
+    assert sample_shown(out[9])[0] == len(samples) - 1
+
+
+def test_sample_replay_breakpoints_anywhere_on_the_stack(pyrewind, sampled):
+    path, samples = sampled
+    sleep_line = next(n for n, text in enumerate(open(SAMPLE_TARGET), 1) if "# sleep: nap" in text)
+
+    def holds(sample, func=None, line=None):
+        return any(not f.get("native") and (f["func"] == func or f["func"].endswith("." + str(func)) if func else
+                                            f["file"] == SAMPLE_TARGET and f["line"] == line)
+                   for f in sample["stack"])
+
+    napping = [s["sample"] for s in samples[1:] if holds(s, line=sleep_line)]
+    hot = [s["sample"] for s in samples[1:] if holds(s, func="hot")]
+    assert len(napping) >= 3 and len(hot) >= 3
+    out = transcript(pyrewind, path, ["break sample_target.py:%d" % sleep_line, "c", "c", "c", "rc", "delete 1",
+                                      "break hot", "c", "c", "break nap if stop", "p total", "locals", "list"])
+    assert out[1] == "Breakpoint 1 at sample_target.py:%d\n" % sleep_line
+    assert [sample_shown(o)[0] for o in out[2:5]] == napping[:3]
+    assert all(o.startswith("Breakpoint 1\n") for o in out[2:5])
+    assert sample_shown(out[5])[0] == napping[1]
+    assert out[7] == "Breakpoint 2 at samples in hot\n"
+    after = [s for s in hot if samples.index(next(x for x in samples if x["sample"] == s)) >
+             samples.index(next(x for x in samples if x["sample"] == napping[1]))]
+    assert [sample_shown(o)[0] for o in out[8:10]] == after[:2]
+    assert out[10] == "A sample records no locals, so a breakpoint condition cannot be tested: set it without 'if'.\n"
+    assert out[11] == out[12] == NO_LOCALS
+    current = next(s for s in samples if s["sample"] == after[1])
+    innermost = next(f for f in current["stack"] if not f.get("native"))
+    here = [l for l in out[13].splitlines() if "->" in l[:10]]
+    assert len(here) == 1 and here[0].split()[0] == str(innermost["line"]), out[13]
+
+
+def test_sample_replay_shows_native_frames(pyrewind, interp, tmp_path):
+    """With `sample --native`, `where` shows the C frames as `symbol (module)`, in their place
+    among the Python frames, and a C symbol can be a breakpoint."""
+    path = tmp_path / "native.rwd"
+    res = run([pyrewind.path, "sample", "-q", "--native", "-o", str(path), "--rate", "200", "--", interp.path,
+               SAMPLE_TARGET, "0.5"], timeout=60)
+    assert res.returncode == 0, res.describe()
+    res = run([pyrewind.path, "export", str(path), "--format", "jsonl"])
+    assert res.returncode == 0, res.describe()
+    samples = sorted((s for s in map(json.loads, res.stdout.splitlines()) if "sample" in s),
+                     key=lambda s: (s["t_ns"], s["sample"]))
+    mixed = [s for s in samples if any(f.get("native") for f in s["stack"]) and
+             any(not f.get("native") for f in s["stack"])]
+    assert len(mixed) >= 10, len(mixed)
+    picks = mixed[:: len(mixed) // 5][:5]
+    commands = []
+    for s in picks:
+        commands += ["goto #%d" % s["sample"], "where"]
+    symbol = next(f["func"] for f in mixed[-1]["stack"] if f.get("native"))
+    commands += ["goto 0", "break %s" % symbol, "c"]
+    out = transcript(pyrewind, path, commands)
+    for i, s in enumerate(picks):
+        assert sample_shown(out[1 + 2 * i]) == expected_position(s, len(samples))
+        assert [l[2:].split(" ", 1)[1] for l in out[2 + 2 * i].splitlines() if l[:3] in ("> #", "  #")] == \
+            [frame_text(f) for f in s["stack"]], out[2 + 2 * i]
+    first = next(s for s in samples[1:] if any(f.get("native") and f["func"] == symbol for f in s["stack"]))
+    assert sample_shown(out[-1])[0] == first["sample"]

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "tools/reader/recording.h"
 #include "tools/replay/debugger.h"
 #include "tools/replay/index.h"
+#include "tools/replay/sample_debugger.h"
 
 namespace pyrewind::cli {
 namespace {
@@ -47,7 +49,7 @@ std::string trim(const std::string& s) {
   return first == std::string::npos ? "" : s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 
-bool flush(replay::Debugger& debugger) {
+bool flush(replay::Session& debugger) {
   const std::string text = debugger.take_output();
   return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
 }
@@ -63,16 +65,23 @@ int replay_command(const ReplayOptions& options) {
   auto recording = open_recording(options.file, /*streamed=*/false);
   if (!recording) return kExitBadRecording;
 
-  const bool progress_shown = ::isatty(STDERR_FILENO);
-  replay::ReplayIndex index(*recording, [&](uint64_t done, uint64_t total) {
-    if (progress_shown && total > 16)
-      std::fprintf(stderr, "\rpyrewind: indexing %s: %llu/%llu chunks", options.file.c_str(),
-                   static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
-  });
-  if (progress_shown && !index.loaded_from_cache() && recording->summary().chunks_size() > 16)
-    std::fprintf(stderr, "\n");
-
-  replay::Debugger debugger(*recording, index);
+  // A sampled recording is read into memory whole (tools/replay/sample_debugger.h): no index.
+  std::unique_ptr<replay::ReplayIndex> index;
+  std::unique_ptr<replay::Session> session;
+  if (recording->header().mode() == "sample") {
+    session = std::make_unique<replay::SampleDebugger>(*recording);
+  } else {
+    const bool progress_shown = ::isatty(STDERR_FILENO);
+    index = std::make_unique<replay::ReplayIndex>(*recording, [&](uint64_t done, uint64_t total) {
+      if (progress_shown && total > 16)
+        std::fprintf(stderr, "\rpyrewind: indexing %s: %llu/%llu chunks", options.file.c_str(),
+                     static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
+    });
+    if (progress_shown && !index->loaded_from_cache() && recording->summary().chunks_size() > 16)
+      std::fprintf(stderr, "\n");
+    session = std::make_unique<replay::Debugger>(*recording, *index);
+  }
+  replay::Session& debugger = *session;
   if (!debugger.start()) {
     flush(debugger);
     return kExitBadRecording;

@@ -176,7 +176,7 @@ uint64_t RecordingBuilder::str(const std::string& s) {
 }
 
 uint64_t RecordingBuilder::code(const std::string& file, const std::string& qualname, uint32_t first_line,
-                                const std::vector<std::string>& local_names, bool module_level) {
+                                const std::vector<std::string>& local_names, bool module_level, bool native) {
   uint64_t id = 1000 + next_code_++;
   v1::Packet p;
   v1::CodeDef* c = p.mutable_code_def();
@@ -186,6 +186,7 @@ uint64_t RecordingBuilder::code(const std::string& file, const std::string& qual
   c->set_first_line(first_line);
   for (const auto& n : local_names) c->add_local_name_ids(str(n));
   c->set_module_level(module_level);
+  c->set_native(native);
   std::vector<uint64_t> ids(c->local_name_ids().begin(), c->local_name_ids().end());
   writer_->add_code(id, c->file_name_id(), c->qualified_name_id(), ids.data(), ids.size(), p.SerializeAsString());
   return id;

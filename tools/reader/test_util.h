@@ -58,8 +58,9 @@ class RecordingBuilder {
   // Interns a string (StringDef packet) and returns its id.
   uint64_t str(const std::string& s);
   // Defines a code object; returns its id.
+  // `native`: a C function (sample --native), `file` its module.
   uint64_t code(const std::string& file, const std::string& qualname, uint32_t first_line,
-                const std::vector<std::string>& local_names, bool module_level = false);
+                const std::vector<std::string>& local_names, bool module_level = false, bool native = false);
   void thread(uint32_t index, uint64_t native_id, const std::string& name);
   void end_thread(uint32_t index);
 

@@ -1,13 +1,6 @@
 #include "tools/replay/debugger.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cinttypes>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 
 #include "tools/reader/json.h"
 #include "tools/reader/python_text.h"
@@ -18,43 +11,6 @@ using reader::ItemType;
 
 namespace {
 
-constexpr uint64_t kMaxSourceBytes = 16u << 20;
-constexpr uint32_t kListContext = 5;  // lines shown before and after by `list`
-
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t");
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
-}
-
-// Splits "word rest" into the word and the rest.
-std::pair<std::string, std::string> split_word(const std::string& s) {
-  const std::string t = trim(s);
-  const size_t space = t.find_first_of(" \t");
-  if (space == std::string::npos) return {t, ""};
-  return {t.substr(0, space), trim(t.substr(space))};
-}
-
-bool parse_uint(const std::string& s, uint64_t* out) {
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19) return false;
-  *out = std::strtoull(s.c_str(), nullptr, 10);
-  return true;
-}
-
-// "1.5s", "200ms", "30us", "10ns", "2" (seconds): nanoseconds.
-bool parse_duration(const std::string& s, double* ns) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || !std::isfinite(v)) return false;
-  const std::string unit(end);
-  if (unit.empty() || unit == "s") *ns = v * 1e9;
-  else if (unit == "ms") *ns = v * 1e6;
-  else if (unit == "us") *ns = v * 1e3;
-  else if (unit == "ns") *ns = v;
-  else return false;
-  return true;
-}
-
 // The local a binding of `code`'s frame names.
 const std::string& binding_name(const v1::Binding& b, const reader::CodeInfo* code) {
   static const std::string kNone;
@@ -63,25 +19,14 @@ const std::string& binding_name(const v1::Binding& b, const reader::CodeInfo* co
   return kNone;
 }
 
-bool matches_function(const std::string& qualified, const std::string& wanted) {
-  return qualified == wanted || (qualified.size() > wanted.size() &&
-                                 qualified.compare(qualified.size() - wanted.size(), wanted.size(), wanted) == 0 &&
-                                 qualified[qualified.size() - wanted.size() - 1] == '.');
-}
-
-bool matches_file(const std::string& file, const std::string& wanted) {
-  return file == wanted || (file.size() > wanted.size() &&
-                            file.compare(file.size() - wanted.size(), wanted.size(), wanted) == 0 &&
-                            file[file.size() - wanted.size() - 1] == '/');
-}
-
 const char* kHelp =
     "Moving (forward / backward):\n"
     "  step, s          / back, rs        one event of this thread (into calls)\n"
     "  next, n          / rnext           one line in this frame (over calls)\n"
     "  return, r        / rreturn         to this frame's return / to its call\n"
     "  continue, c      / rcontinue       to the next / previous breakpoint or watch\n"
-    "  goto SEQ | goto [+-]T[s|ms|us]    to a step number, or a time (since the start, or +/- from here)\n"
+    "  goto SEQ | goto T | goto [+-]T     to a step number (#SEQ too), a time since the start (1.5s, 200ms),\n"
+    "                                     or a time from here\n"
     "Stopping:\n"
     "  break FILE:LINE [if EXPR]          at a line (FILE: a path or its end, e.g. app.py)\n"
     "  break LINE | break FUNCTION        a line of the current file; calls of a function\n"
@@ -101,12 +46,6 @@ const char* kHelp =
 
 Debugger::Debugger(const reader::Recording& recording, const ReplayIndex& index) : recording_(recording), index_(index) {}
 Debugger::~Debugger() = default;
-
-std::string Debugger::take_output() {
-  std::string out;
-  out.swap(out_);
-  return out;
-}
 
 bool Debugger::start() {
   if (!seek(0)) {
@@ -372,21 +311,8 @@ bool Debugger::hits_stop(const reader::Timeline& timeline, Stop* stop) {
 // ---------------------------------------------------------------------------------------------
 // Showing
 
-std::string Debugger::time_text(uint64_t time_ns) const {
-  char text[40];
-  std::snprintf(text, sizeof text, "+%.6fs", static_cast<double>(time_ns) / 1e9);
-  return text;
-}
-
 std::string Debugger::thread_title(uint32_t thread) const {
-  std::string title = "thread " + std::to_string(thread);
-  const reader::ThreadInfo* info = timeline_ ? timeline_->thread(thread) : nullptr;
-  std::string name = info ? info->name : "";
-  if (name.empty())
-    for (const auto& t : recording_.summary().threads())
-      if (t.thread() == thread) name = t.name();
-  if (!name.empty()) title += " \"" + name + "\"";
-  return title;
+  return replay::thread_title(thread, timeline_ ? timeline_->thread(thread) : nullptr, recording_.summary());
 }
 
 std::string Debugger::frame_title(const reader::Frame& frame, uint32_t line) const {
@@ -394,31 +320,6 @@ std::string Debugger::frame_title(const reader::Frame& frame, uint32_t line) con
   const std::string file = code->file.empty() ? "<unknown file>" : code->file;
   const std::string name = code->qualified_name.empty() ? "<unknown>" : code->qualified_name;
   return file + "(" + std::to_string(line) + ")" + name + "()";
-}
-
-const std::vector<std::string>* Debugger::source(const std::string& file) {
-  auto [it, inserted] = sources_.try_emplace(file);
-  if (inserted) {
-    struct stat st {};
-    std::ifstream in(file, std::ios::binary);
-    if (!file.empty() && file[0] != '<' && in && ::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        static_cast<uint64_t>(st.st_size) <= kMaxSourceBytes) {
-      auto lines = std::make_unique<std::vector<std::string>>();
-      std::string line;
-      while (std::getline(in, line)) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        lines->push_back(std::move(line));
-      }
-      it->second = std::move(lines);
-    }
-  }
-  return it->second.get();
-}
-
-const std::string* Debugger::source_line(const std::string& file, uint32_t line) {
-  const std::vector<std::string>* lines = source(file);
-  if (!lines || line == 0 || line > lines->size()) return nullptr;
-  return &(*lines)[line - 1];
 }
 
 void Debugger::show_position(const Stop& stop) {
@@ -457,7 +358,7 @@ void Debugger::show_position(const Stop& stop) {
   if (const std::string* text = source_line(s.code->file, s.line)) out_ += "-> " + trim(*text) + "\n";
   out_ += "[step " + std::to_string(s.seq) + " of " + std::to_string(last_seq() + 1) + ", " +
           time_text(s.time_ns) + ", " + thread_title(s.thread) + "]\n";
-  list_next_ = 0;
+  reset_listing();
 }
 
 void Debugger::show_frame_locals(const reader::Frame& frame, const std::string& indent) {
@@ -475,8 +376,9 @@ void Debugger::show_frame_locals(const reader::Frame& frame, const std::string& 
 // Commands
 
 bool Debugger::execute(const std::string& line) {
-  const auto [command, args] = split_word(line);
-  if (command.empty()) return true;
+  const auto [word, args] = split_word(line);
+  if (word.empty()) return true;
+  const std::string command = command_name(word);
   const reader::Step& s = step();
   const uint32_t thread = s.thread;
   const int64_t depth = s.depth;
@@ -498,38 +400,38 @@ bool Debugger::execute(const std::string& line) {
   const int64_t forward_frame = s.kind == v1::EVENT_RETURN ? depth - 1 : depth;
   const int64_t backward_frame = s.kind == v1::EVENT_CALL ? depth - 1 : depth;
 
-  if (command == "step" || command == "s") {
+  if (command == "step") {
     move_forward(within(-1), "End of recording.\n");
-  } else if (command == "next" || command == "n") {
+  } else if (command == "next") {
     move_forward(within(forward_frame), "End of recording.\n");
-  } else if (command == "return" || command == "r") {
+  } else if (command == "return") {
     move_forward(frame_edge(forward_frame, v1::EVENT_RETURN), "End of recording.\n");
-  } else if (command == "continue" || command == "c" || command == "cont") {
+  } else if (command == "continue") {
     continue_forward();
-  } else if (command == "back" || command == "rs" || command == "rstep") {
+  } else if (command == "back") {
     move_backward(within(-1), "Start of recording.\n");
-  } else if (command == "rnext" || command == "rn") {
+  } else if (command == "rnext") {
     move_backward(within(backward_frame), "Start of recording.\n");
-  } else if (command == "rreturn" || command == "rr") {
+  } else if (command == "rreturn") {
     move_backward(frame_edge(backward_frame, v1::EVENT_CALL), "Start of recording.\n");
-  } else if (command == "rcontinue" || command == "rc") {
+  } else if (command == "rcontinue") {
     continue_backward();
-  } else if (command == "break" || command == "b") {
-    cmd_break(args);
+  } else if (command == "break") {
+    cmd_break(args, step().code->file, /*conditions_apply=*/true);
   } else if (command == "watch") {
     cmd_watch(args);
-  } else if (command == "delete" || command == "clear") {
+  } else if (command == "delete") {
     cmd_delete(args);
-  } else if (command == "goto" || command == "g") {
+  } else if (command == "goto") {
     cmd_goto(args);
-  } else if (command == "where" || command == "bt" || command == "w") {
+  } else if (command == "where") {
     cmd_where();
   } else if (command == "locals") {
     cmd_locals();
-  } else if (command == "print" || command == "p") {
+  } else if (command == "print") {
     cmd_print(args);
-  } else if (command == "list" || command == "l") {
-    cmd_list(args);
+  } else if (command == "list") {
+    cmd_list(args, step().code->file, step().line);
   } else if (command == "threads") {
     cmd_threads();
   } else if (command == "thread") {
@@ -538,57 +440,14 @@ bool Debugger::execute(const std::string& line) {
     cmd_history(args);
   } else if (command == "info") {
     cmd_info(args);
-  } else if (command == "help" || command == "h" || command == "?") {
+  } else if (command == "help") {
     cmd_help();
-  } else if (command == "quit" || command == "q" || command == "exit") {
+  } else if (command == "quit") {
     return false;
   } else {
-    out_ += "Unknown command '" + command + "' (help lists the commands).\n";
+    out_ += "Unknown command '" + word + "' (help lists the commands).\n";
   }
   return true;
-}
-
-void Debugger::cmd_break(const std::string& args) {
-  if (args.empty()) {
-    cmd_info("break");
-    return;
-  }
-  std::string where = args, condition;
-  if (const size_t at = args.find(" if "); at != std::string::npos) {
-    where = trim(args.substr(0, at));
-    condition = trim(args.substr(at + 4));
-  }
-  auto bp = std::make_unique<Breakpoint>();
-  uint64_t line = 0;
-  if (const size_t colon = where.rfind(':'); colon != std::string::npos && parse_uint(where.substr(colon + 1), &line)) {
-    bp->file = where.substr(0, colon);
-    bp->line = static_cast<uint32_t>(line);
-  } else if (parse_uint(where, &line)) {
-    bp->file = step().code->file;
-    bp->line = static_cast<uint32_t>(line);
-  } else if (!where.empty() && where.find_first_of(" /:") == std::string::npos) {
-    bp->function = where;
-  } else {
-    out_ += "Usage: break FILE:LINE [if EXPR] | break LINE | break FUNCTION\n";
-    return;
-  }
-  if (bp->line == 0 && bp->function.empty()) {
-    out_ += "Line numbers start at 1.\n";
-    return;
-  }
-  if (!condition.empty()) {
-    std::string error;
-    bp->condition = Expression::parse(condition, &error);
-    if (!bp->condition) {
-      out_ += "Invalid condition: " + error + "\n";
-      return;
-    }
-  }
-  bp->number = next_number_++;
-  out_ += "Breakpoint " + std::to_string(bp->number) + " at " +
-          (bp->function.empty() ? bp->file + ":" + std::to_string(bp->line) : "calls of " + bp->function) +
-          (bp->condition ? " if " + bp->condition->text() : "") + "\n";
-  breakpoints_.push_back(std::move(bp));
 }
 
 void Debugger::cmd_watch(const std::string& args) {
@@ -609,43 +468,22 @@ void Debugger::cmd_watch(const std::string& args) {
   watches_.push_back(std::move(w));
 }
 
-void Debugger::cmd_delete(const std::string& args) {
-  uint64_t number = 0;
-  if (args.empty()) {
-    breakpoints_.clear();
-    watches_.clear();
-    out_ += "Deleted all breakpoints and watches.\n";
-    return;
-  }
-  if (!parse_uint(args, &number)) {
-    out_ += "Usage: delete [N]\n";
-    return;
-  }
-  const size_t before = breakpoints_.size() + watches_.size();
-  std::erase_if(breakpoints_, [&](const auto& bp) { return static_cast<uint64_t>(bp->number) == number; });
-  std::erase_if(watches_, [&](const Watch& w) { return static_cast<uint64_t>(w.number) == number; });
-  out_ += before == breakpoints_.size() + watches_.size() ? "No breakpoint or watch " + args + ".\n"
-                                                          : "Deleted " + args + ".\n";
-}
-
 void Debugger::cmd_goto(const std::string& args) {
-  uint64_t seq = 0;
-  if (parse_uint(args, &seq)) {
+  GotoTarget target;
+  std::string error;
+  if (!parse_goto(args, step().time_ns, &target, &error)) {
+    out_ += "Usage: goto SEQ | goto T (since the start: 1.5s, 200ms) | goto +T / -T (from here): " + error + "\n";
+    return;
+  }
+  if (!target.is_time) {
+    const uint64_t seq = target.value;
     if (seq < first_seq() || seq > last_seq())
       out_ += "The recording has steps " + std::to_string(first_seq()) + " to " + std::to_string(last_seq()) + ".\n";
     seek(std::clamp(seq, first_seq(), last_seq()));
     show_position(Stop{});
     return;
   }
-  double ns = 0;
-  const bool relative = !args.empty() && (args[0] == '+' || args[0] == '-');
-  if (args.empty() || !parse_duration(relative ? args.substr(1) : args, &ns) || ns < 0) {
-    out_ += "Usage: goto SEQ | goto T (since the start: 1.5s, 200ms) | goto +T / -T (from here)\n";
-    return;
-  }
-  double target = relative ? static_cast<double>(step().time_ns) + (args[0] == '+' ? ns : -ns) : ns;
-  target = std::max(0.0, target);
-  const auto time_ns = static_cast<uint64_t>(target);
+  const uint64_t time_ns = target.value;
   // The first step at or after that time, read from the chunk that holds it.
   auto timeline = index_.timeline_at(index_.chunk_of_time(time_ns));
   std::optional<uint64_t> last;
@@ -712,53 +550,6 @@ void Debugger::cmd_print(const std::string& args) {
     return;
   }
   out_ += reader::python_repr(value) + "\n";
-}
-
-void Debugger::cmd_list(const std::string& args) {
-  const std::string& file = step().code->file;
-  const std::vector<std::string>* lines = source(file);
-  if (!lines) {
-    out_ += "Source unavailable: " + (file.empty() ? std::string("<unknown file>") : file) + "\n";
-    return;
-  }
-  uint64_t first = 0, last = 0, center = 0;
-  if (const size_t comma = args.find(','); comma != std::string::npos) {
-    if (!parse_uint(trim(args.substr(0, comma)), &first) || !parse_uint(trim(args.substr(comma + 1)), &last)) {
-      out_ += "Usage: list [LINE | FIRST,LAST]\n";
-      return;
-    }
-  } else if (!args.empty()) {
-    if (!parse_uint(args, &center)) {
-      out_ += "Usage: list [LINE | FIRST,LAST]\n";
-      return;
-    }
-  } else if (list_next_) {
-    first = list_next_;
-  } else {
-    center = step().line;
-  }
-  if (center) {
-    first = center > kListContext ? center - kListContext : 1;
-    last = center + kListContext;
-  } else if (!last) {
-    last = first + 2 * kListContext;
-  }
-  first = std::max<uint64_t>(first, 1);
-  last = std::min<uint64_t>(last, lines->size());
-  if (first > last) {
-    out_ += "(end of file)\n";
-    return;
-  }
-  for (uint64_t n = first; n <= last; ++n) {
-    const bool here = n == step().line;
-    bool breakpoint = false;
-    for (const auto& bp : breakpoints_)
-      breakpoint = breakpoint || (bp->function.empty() && bp->line == n && matches_file(file, bp->file));
-    char number[16];
-    std::snprintf(number, sizeof number, "%4" PRIu64, n);
-    out_ += std::string(number) + (breakpoint ? " B" : "  ") + (here ? "->" : "  ") + " " + (*lines)[n - 1] + "\n";
-  }
-  list_next_ = static_cast<uint32_t>(last + 1);
 }
 
 void Debugger::cmd_threads() {
@@ -861,17 +652,8 @@ void Debugger::cmd_history(const std::string& args) {
 }
 
 void Debugger::cmd_info(const std::string& args) {
-  if (args == "break" || args == "breakpoints" || args == "b" || args == "watch") {
-    if (breakpoints_.empty() && watches_.empty()) {
-      out_ += "No breakpoints or watches.\n";
-      return;
-    }
-    for (const auto& bp : breakpoints_)
-      out_ += "  " + std::to_string(bp->number) + " break " +
-              (bp->function.empty() ? bp->file + ":" + std::to_string(bp->line) : bp->function) +
-              (bp->condition ? " if " + bp->condition->text() : "") + "\n";
-    for (const Watch& w : watches_)
-      out_ += "  " + std::to_string(w.number) + " watch " + w.name + " in " + w.function + "\n";
+  if (names_breakpoints(args)) {
+    cmd_info_break();
     return;
   }
   const v1::RecordingHeader& h = recording_.header();

@@ -11,48 +11,27 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "tools/reader/recording.h"
 #include "tools/reader/timeline.h"
-#include "tools/replay/expr.h"
 #include "tools/replay/index.h"
+#include "tools/replay/session.h"
 
 namespace pyrewind::replay {
 
-class Debugger {
+class Debugger : public Session {
  public:
   Debugger(const reader::Recording& recording, const ReplayIndex& index);
-  ~Debugger();
+  ~Debugger() override;
 
-  // Moves to the first event and describes it. False (and the reason in output()) when the
-  // recording has no readable event.
-  bool start();
-  // Runs one command line. False when it asked to quit.
-  bool execute(const std::string& line);
-  // What the commands printed since the last take_output().
-  std::string take_output();
+  bool start() override;
+  bool execute(const std::string& line) override;
 
  private:
-  struct Breakpoint {
-    int number = 0;
-    std::string file;      // "" for a function breakpoint
-    uint32_t line = 0;
-    std::string function;  // qualified name, or its last part
-    std::unique_ptr<Expression> condition;
-    uint64_t hits = 0;
-  };
-  struct Watch {
-    int number = 0;
-    std::string name;
-    uint64_t code_id = 0;
-    std::string function;
-  };
   // What stopped a forward or backward search (for the message).
   struct Stop {
     const Breakpoint* breakpoint = nullptr;
@@ -86,14 +65,11 @@ class Debugger {
   std::optional<uint64_t> step_of_thread_at(uint32_t thread, uint64_t time_ns) const;
 
   // --- commands
-  void cmd_break(const std::string& args);
   void cmd_watch(const std::string& args);
-  void cmd_delete(const std::string& args);
   void cmd_goto(const std::string& args);
   void cmd_where();
   void cmd_locals();
   void cmd_print(const std::string& args);
-  void cmd_list(const std::string& args);
   void cmd_threads();
   void cmd_thread(const std::string& args);
   void cmd_history(const std::string& args);
@@ -105,21 +81,12 @@ class Debugger {
   void show_frame_locals(const reader::Frame& frame, const std::string& indent);
   std::string frame_title(const reader::Frame& frame, uint32_t line) const;
   std::string thread_title(uint32_t thread) const;
-  const std::string* source_line(const std::string& file, uint32_t line);
-  const std::vector<std::string>* source(const std::string& file);
   const reader::Step& step() const { return timeline_->step(); }
   const reader::Frame* current_frame() const { return step().frame; }
-  std::string time_text(uint64_t time_ns) const;
 
   const reader::Recording& recording_;
   const ReplayIndex& index_;
   std::unique_ptr<reader::Timeline> timeline_;  // positioned at the current event
-  std::string out_;
-  std::vector<std::unique_ptr<Breakpoint>> breakpoints_;
-  std::vector<Watch> watches_;
-  int next_number_ = 1;
-  std::unordered_map<std::string, std::unique_ptr<std::vector<std::string>>> sources_;  // null: unreadable
-  uint32_t list_next_ = 0;  // `list` again goes on from here
 };
 
 }  // namespace pyrewind::replay
