@@ -15,9 +15,9 @@ constexpr uint32_t kStringDef = 1, kCodeDef = 2, kThreadStart = 3, kThreadEnd = 
 namespace StringDef { constexpr uint32_t kId = 1, kText = 2; }
 namespace CodeDef {
 constexpr uint32_t kId = 1, kFileNameId = 2, kQualifiedNameId = 3, kFirstLine = 4,
-                   kLocalNameIds = 5, kModuleLevel = 6;
+                   kLocalNameIds = 5, kModuleLevel = 6, kNative = 7;
 }
-namespace ThreadStart { constexpr uint32_t kThread = 1, kNativeId = 2, kName = 3, kIdent = 4; }
+namespace ThreadStart { constexpr uint32_t kThread = 1, kNativeId = 2, kName = 3, kIdent = 4, kPid = 5; }
 namespace ThreadEnd { constexpr uint32_t kThread = 1; }
 namespace Event {
 constexpr uint32_t kKind = 1, kTimeDeltaNs = 2, kCodeId = 3, kLine = 4, kDepth = 5, kLocals = 6,

@@ -56,11 +56,13 @@ TEST(Fields, Definitions) {
                                             {"qualified_name_id", f::CodeDef::kQualifiedNameId},
                                             {"first_line", f::CodeDef::kFirstLine},
                                             {"local_name_ids", f::CodeDef::kLocalNameIds},
-                                            {"module_level", f::CodeDef::kModuleLevel}});
+                                            {"module_level", f::CodeDef::kModuleLevel},
+                                            {"native", f::CodeDef::kNative}});
   check_message(v1::ThreadStart::descriptor(), {{"thread", f::ThreadStart::kThread},
                                                 {"native_id", f::ThreadStart::kNativeId},
                                                 {"name", f::ThreadStart::kName},
-                                                {"ident", f::ThreadStart::kIdent}});
+                                                {"ident", f::ThreadStart::kIdent},
+                                                {"pid", f::ThreadStart::kPid}});
   check_message(v1::ThreadEnd::descriptor(), {{"thread", f::ThreadEnd::kThread}});
 }
 
