@@ -89,6 +89,7 @@ bool Agent::begin(const char* segment_name, std::string* error) {
   if (!filters.load(config, error)) return false;
   limits_ = limits;
   filters_ = std::move(filters);
+  filters_generation_ = header->filters_generation.load(std::memory_order_acquire);
   origin_ns_ = header->start_monotonic_ns;
   use_tsc_ = kernel_clock_is_tsc();
   tsc_origin_ = __rdtsc();
@@ -187,6 +188,35 @@ bool Agent::session_end_requested() const {
 }
 
 void Agent::warn(const char* message) { write_status(wire::AgentState::kWarning, message); }
+
+void Agent::apply_filter_change() {
+  ring::SegmentHeader& header = *segment();
+  const uint32_t generation = header.filters_generation.load(std::memory_order_acquire);
+  if (generation & 1) return;  // the collector is writing: the next callback looks again
+  auto config = std::make_unique<ring::AgentConfig>();
+  std::memcpy(config.get(), &header.config, sizeof *config);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (header.filters_generation.load(std::memory_order_relaxed) != generation) return;  // torn copy
+  filters_generation_ = generation;
+  header.filters_applied.store(generation, std::memory_order_release);  // applied, or refused with a message
+  Filters filters = filters_;  // keeps what Python told it (stdlib directory, the program's name)
+  std::string error;
+  if (!filters.load(*config, &error)) {
+    warn(("file filters not changed: " + error).c_str());
+    return;
+  }
+  filters_ = std::move(filters);
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);  // nothing of ours may reach the program
+  std::vector<CodeMeta*> now_untraced;
+  size_t now_traced = 0;
+  refilter_code_metas(&now_untraced, &now_traced);
+  refilter_events(now_untraced, now_traced > 0);
+  PyErr_Restore(type, value, traceback);
+  warn(("file filters changed by `pyrewind ctl`: " + std::to_string(now_traced) + " code objects seen so far traced now, " +
+        std::to_string(now_untraced.size()) + " no longer")
+           .c_str());
+}
 
 bool Agent::request_sampling() {
   uint32_t off = ring::kSamplingOff;

@@ -103,9 +103,14 @@ class Agent {
   // record nothing (3.12+: no line or return events at all; before: line events off per
   // frame); at resume every thread starts afresh, as at an attach: each frame's first event
   // is a full state.
+  // Also applies file filters `pyrewind ctl SESSION include|exclude GLOB` changed.
   void apply_pause_request() {
     const bool wanted = segment()->pause_request.load(std::memory_order_relaxed) != 0;
     if (wanted != paused()) set_paused(wanted);
+    if (filters_changed()) apply_filter_change();
+  }
+  bool filters_changed() const {
+    return segment()->filters_generation.load(std::memory_order_relaxed) != filters_generation_;
   }
   // Also read without the GIL, by the attach thread (a hint it re-checks with the GIL).
   bool paused() const { return paused_.load(std::memory_order_relaxed); }
@@ -117,6 +122,10 @@ class Agent {
   Agent() = default;
   bool begin(const char* segment_name, std::string* error);
   void set_paused(bool paused);
+  // Reads the new patterns (sequence lock: a torn copy waits for the next call) and applies
+  // them to every code object seen so far.
+  void apply_filter_change();
+  uint32_t filters_generation_ = 0;
   static Agent* instance_;
   std::atomic<bool> paused_{false};
 

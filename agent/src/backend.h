@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace pyrewind::agent {
 
@@ -17,5 +18,9 @@ void thin_lines(CodeMeta& meta);
 // delivers as little as it can and the callbacks record nothing.
 void pause_tracing();
 void resume_tracing();
+// The file filters changed (Agent::apply_filter_change): `now_untraced` lost their events;
+// code that became traced gets its events from its next start on (and, 3.9-3.11, its running
+// frames at once).
+void refilter_events(const std::vector<CodeMeta*>& now_untraced, bool some_now_traced);
 
 }  // namespace pyrewind::agent

@@ -344,6 +344,25 @@ void set_all_local_events(bool paused) {
 void pause_tracing() { set_all_local_events(true); }
 void resume_tracing() { set_all_local_events(false); }
 
+void refilter_events(const std::vector<CodeMeta*>& now_untraced, bool some_now_traced) {
+  if (g_tool < 0) return;
+  for (CodeMeta* meta : now_untraced) {
+    if (!meta->local_events_set) continue;
+    PyObject* result = PyObject_CallMethod(g_monitoring, "set_local_events", "iOl", g_tool,
+                                           reinterpret_cast<PyObject*>(meta->code), 0L);
+    if (result) Py_DECREF(result);
+    meta->local_events_set = false;
+  }
+  if (some_now_traced) {
+    // PY_START returned DISABLE for that code when it was filtered: every DISABLE is undone
+    // (filtered code returns it again at its next start), and running frames get their events.
+    PyObject* result = PyObject_CallMethod(g_monitoring, "restart_events", nullptr);
+    if (result) Py_DECREF(result);
+    instrument_running_frames();
+  }
+  PyErr_Clear();
+}
+
 void thin_lines(CodeMeta& meta) {
   meta.lines_thinned = true;
   if (!meta.local_events_set || g_tool < 0) return;  // enable_local_events leaves lines out

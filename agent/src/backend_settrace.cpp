@@ -34,8 +34,8 @@ int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* a
   PyCodeObject* code = compat::frame_code(frame);
   CodeMeta* meta = code ? code_meta(code) : nullptr;
   if (!meta) return 0;
-  if (!meta->traced) {
-    if (what == PyTrace_CALL) compat::frame_disable_line_events(frame_object);
+  if (!meta->traced) {  // a running frame's code may have been filtered out since its call
+    if (what == PyTrace_CALL || what == PyTrace_LINE) compat::frame_disable_line_events(frame_object);
     return 0;
   }
   const int line = PyFrame_GetLineNumber(frame_object);
@@ -133,6 +133,11 @@ void resume_tracing() {
       if (meta && meta->traced && !meta->lines_thinned) compat::frame_restore_line_events(frame);
     }
   }
+}
+
+// Frames of code no longer traced switch their line events off at their next one.
+void refilter_events(const std::vector<CodeMeta*>&, bool some_now_traced) {
+  if (some_now_traced) resume_tracing();
 }
 
 void uninstall_tracing() {

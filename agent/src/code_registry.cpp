@@ -76,41 +76,47 @@ void register_nested(PyCodeObject* parent) {
   }
 }
 
+// What a traced code object's events need: its names as string ids, its slots' kinds and
+// redaction. `qualified_name` may be empty (found here then).
+void describe_traced(CodeMeta* meta, std::string_view qualified_name) {
+  Agent& agent = *Agent::instance();
+  PyCodeObject* code = meta->code;
+  std::string_view file = utf8_of(code->co_filename);
+  meta->file_id = agent.intern(file);
+  if (qualified_name.empty()) qualified_name = utf8_of(compat::code_qualified_name(code));
+  if (!compat::code_qualified_name(code)) {
+    std::string_view class_name = class_body_qualified_name(code);
+    if (!class_name.empty()) qualified_name = class_name;
+  }
+  if (qualified_name.empty()) qualified_name = utf8_of(code->co_name);
+  meta->qualified_name_id = agent.intern(qualified_name);
+  if (meta->fast_locals) {
+    const int slots = compat::code_local_count(code);
+    meta->name_ids.reserve(slots);
+    meta->kinds.reserve(slots);
+    meta->redacted.reserve(slots);
+    for (int i = 0; i < slots; ++i) {
+      std::string_view name = utf8_of(compat::code_local_name(code, i));
+      meta->name_ids.push_back(agent.intern(name));
+      meta->kinds.push_back(compat::code_local_kind(code, i));
+      meta->redacted.push_back(agent.filters().redacts_name(name));
+    }
+    meta->plain_slots = true;
+    for (int i = 0; i < slots; ++i)
+      meta->plain_slots = meta->plain_slots && meta->kinds[i] == compat::LocalKind::kPlain && !meta->redacted[i];
+  }
+}
+
 CodeMeta* create(PyCodeObject* code, std::string_view qualified_name) {
   Agent& agent = *Agent::instance();
   std::unique_ptr<CodeMeta> meta(new (std::nothrow) CodeMeta);
   if (!meta) return nullptr;
   meta->code = code;
   meta->id = agent.next_code_id();
-  std::string_view file = utf8_of(code->co_filename);
-  meta->traced = agent.filters().traces_file(file);
+  meta->traced = agent.filters().traces_file(utf8_of(code->co_filename));
   meta->fast_locals = compat::code_uses_fast_locals(code);
   meta->first_line = static_cast<uint32_t>(code->co_firstlineno);
-  if (meta->traced) {
-    meta->file_id = agent.intern(file);
-    if (qualified_name.empty()) qualified_name = utf8_of(compat::code_qualified_name(code));
-    if (!compat::code_qualified_name(code)) {
-      std::string_view class_name = class_body_qualified_name(code);
-      if (!class_name.empty()) qualified_name = class_name;
-    }
-    if (qualified_name.empty()) qualified_name = utf8_of(code->co_name);
-    meta->qualified_name_id = agent.intern(qualified_name);
-    if (meta->fast_locals) {
-      const int slots = compat::code_local_count(code);
-      meta->name_ids.reserve(slots);
-      meta->kinds.reserve(slots);
-      meta->redacted.reserve(slots);
-      for (int i = 0; i < slots; ++i) {
-        std::string_view name = utf8_of(compat::code_local_name(code, i));
-        meta->name_ids.push_back(agent.intern(name));
-        meta->kinds.push_back(compat::code_local_kind(code, i));
-        meta->redacted.push_back(agent.filters().redacts_name(name));
-      }
-      meta->plain_slots = true;
-      for (int i = 0; i < slots; ++i)
-        meta->plain_slots = meta->plain_slots && meta->kinds[i] == compat::LocalKind::kPlain && !meta->redacted[i];
-    }
-  }
+  if (meta->traced) describe_traced(meta.get(), qualified_name);
   if (compat::code_set_extra(code, g_extra_index, meta.get()) != 0) {
     PyErr_Clear();
     return nullptr;
@@ -184,6 +190,26 @@ bool init_code_registry(std::string* error) {
     return false;
   }
   return true;
+}
+
+void refilter_code_metas(std::vector<CodeMeta*>* now_untraced, size_t* now_traced) {
+  const Filters& filters = Agent::instance()->filters();
+  for (CodeMeta* meta = g_first; meta; meta = meta->next) {
+    const bool traced = filters.traces_file(utf8_of(meta->code->co_filename));
+    if (traced == meta->traced) continue;
+    meta->traced = traced;
+    if (!traced) {
+      now_untraced->push_back(meta);
+      continue;
+    }
+    ++*now_traced;
+    // Its id stays: a definition announced while it was traced before describes it the same.
+    meta->name_ids.clear();
+    meta->kinds.clear();
+    meta->redacted.clear();
+    meta->plain_slots = false;
+    describe_traced(meta, {});
+  }
 }
 
 void release_code_metas() {

@@ -46,6 +46,10 @@ void register_existing_functions();
 // Metadata for `code`, created on first sight. nullptr only if memory ran out.
 CodeMeta* code_meta(PyCodeObject* code);
 
+// Applies the agent's (changed) file filters to every CodeMeta (GIL held): those no longer
+// traced go to `now_untraced`, those traced now are described and counted.
+void refilter_code_metas(std::vector<CodeMeta*>* now_untraced, size_t* now_traced);
+
 // Drops every CodeMeta (GIL held, tracing off): the next session's filters, redaction and
 // definitions apply from scratch. Backends must have undone their per-code state first.
 void release_code_metas();

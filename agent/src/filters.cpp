@@ -52,6 +52,7 @@ bool Filters::load(const ring::AgentConfig& config, std::string* error) {
     return false;
   }
   auto next = patterns.begin();
+  redact_lowercase_.clear();
   includes_.assign(next, next + config.include_count);
   next += config.include_count;
   excludes_.assign(next, next + config.exclude_count);

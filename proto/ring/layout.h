@@ -97,7 +97,11 @@ struct SegmentHeader {
   std::atomic<uint32_t> next_writer_id;          // thread indices handed out by the agent
   std::atomic<uint32_t> pause_request;           // `pyrewind ctl` -> agent: 1 = pause recording, 0 = record
   std::atomic<uint32_t> sampling;                // SamplingState
-  uint32_t reserved1[9];
+  // `pyrewind ctl SESSION include|exclude GLOB`: the collector rewrites config's patterns under
+  // this sequence lock (odd while it writes); the agent applies each new even value.
+  std::atomic<uint32_t> filters_generation;
+  std::atomic<uint32_t> filters_applied;  // agent -> collector: the generation it last applied
+  uint32_t reserved1[7];
   char agent_message[512];         // why tracing stopped, UTF-8, not NUL-terminated
 
   AgentConfig config;

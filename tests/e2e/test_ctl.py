@@ -1,9 +1,11 @@
 """`pyrewind ctl SESSION trace off|on`: recording pauses and resumes in a live session (run and
 attach) without detaching; what ran while paused is not in the recording, what ran before and
 after is, complete; the agent says so in the recording. `ctl SESSION sample on|off`: sampling
-the stacks from outside instead of tracing lines, and back."""
+the stacks from outside instead of tracing lines, and back. `ctl SESSION include|exclude GLOB`:
+file filters changed while it runs."""
 
 import json
+import re
 import subprocess
 import time
 
@@ -42,6 +44,12 @@ class Session:
         assert res.returncode == 0, res.describe()
         done = {("trace", "off"): b"recording paused", ("sample", "on"): b"sampling instead of tracing"}
         assert res.stdout == b"process %d: %s\n" % (pid, done.get((what, action), b"line tracing resumed"))
+
+    def filter(self, kind, glob):
+        pid = self.find_pid()
+        res = run([self.pyrewind.path, "ctl", str(pid), kind, glob, "--wait", "10"])
+        assert res.returncode == 0, res.describe()
+        assert res.stdout == b"process %d: --%s %s applied\n" % (pid, kind.encode(), glob.encode())
 
     def state(self):
         res = run([self.pyrewind.path, "status", "--json"])
@@ -137,6 +145,42 @@ def test_sampling_instead_of_tracing_and_back(pyrewind, interp, work, mode):
     assert stats.returncode == 0, stats.describe()
     sampled = json.loads(stats.stdout)["sampled"]
     assert sampled["period_ns"] == 2000000 and sampled["functions"][0]["function"] == "work"
+
+
+def test_file_filters_change_in_a_live_session(pyrewind, interp, work):
+    """`ctl SESSION include|exclude GLOB`: the agent applies one more file pattern, as --include or
+    --exclude, to the code it has seen and to what comes: a file's functions are no longer traced
+    once excluded; once generated code (left out by default) is included, it alone is traced
+    (--include: trace only these); it says so in the recording."""
+    session = Session(pyrewind, interp, work, "run")
+    try:
+        session.wait_tracing()
+        session.phase("one")
+        session.filter("exclude", "*/ctl_helper.py")
+        session.phase("two")
+        session.filter("include", "<generated>")
+        session.phase("three")
+    finally:
+        session.finish()
+    pyrewind.export(session.recording, work / "f.jsonl")
+    with open(work / "f.jsonl") as f:
+        events = [e for e in map(json.loads, f) if "seq" in e]
+
+    def phases_of(func):
+        return {e["locals"]["phase"] for e in events if e["func"] == func and "phase" in e.get("locals", {})}
+
+    assert phases_of("work") == {"one", "two"}
+    assert phases_of("side") == {"one"}
+    assert phases_of("generated") == {"three"}
+    generated = [e for e in events if e["func"] == "generated"]
+    assert generated[0]["file"] == "<generated>" and {"call", "line", "return"} <= {e["event"] for e in generated}
+    messages = pyrewind.info_json(session.recording)["agent_messages"]
+    changes = [m for m in messages if m.startswith("file filters changed by `pyrewind ctl`")]
+    assert len(changes) == 2, messages
+    # side() (ctl_helper.py's module code was freed after its import); then generated() in, the
+    # target's own code out.
+    assert re.search(r": 0 code objects seen so far traced now, 1 no longer$", changes[0]), changes
+    assert re.search(r": 1 code objects seen so far traced now, [3-9] no longer$", changes[1]), changes
 
 
 @pytest.mark.cli

@@ -1,6 +1,7 @@
-// `pyrewind ctl SESSION trace off|on`, `ctl SESSION sample on|off [--rate HZ]`: pauses or
-// resumes recording in a live session without detaching, or has the collector sample the
-// program's stacks from outside instead of tracing its lines (and back). The session is found in the status files (live_sessions.h) by the traced
+// `pyrewind ctl SESSION trace off|on`, `ctl SESSION sample on|off [--rate HZ]`, `ctl SESSION
+// include|exclude GLOB`: pauses or resumes recording in a live session without detaching, has
+// the collector sample the program's stacks from outside instead of tracing its lines (and
+// back), or adds a file filter. The session is found in the status files (live_sessions.h) by the traced
 // process's pid or the collector's; the request is a file beside the session's status file,
 // which the collector hands to the agent through the ring header. The agent applies it at its
 // next callback (an attached agent's own thread also every 10 ms, so an idle program answers
@@ -29,10 +30,41 @@ bool find_session(int pid, LiveSession* out) {
 }  // namespace
 
 int ctl_command(const CtlOptions& options) {
+  const bool filter = options.what == "include" || options.what == "exclude";
+  if (filter ? options.action.empty() || options.action.find('\n') != std::string::npos
+             : options.action != "on" && options.action != "off") {
+    say(filter ? "ctl SESSION %s GLOB: not a pattern: '%s'" : "ctl SESSION %s on|off: not on or off: '%s'",
+        options.what.c_str(), options.action.c_str());
+    return kExitUsage;
+  }
   LiveSession session;
   if (!find_session(options.session, &session)) {
     say("no live pyrewind session of process %d (see `pyrewind status`)", options.session);
     return kExitNoProcess;
+  }
+  if (filter) {
+    const uint64_t applied = session.filter_changes;
+    std::string error;
+    if (!send_control_request(session, options.what + " " + options.action, &error)) {
+      say("%s", error.c_str());
+      return kExitIoError;
+    }
+    const int pid = static_cast<int>(session.target_pid);
+    for (double waited = 0; waited < options.wait_seconds; waited += 0.05) {
+      const timespec interval{0, 50'000'000};
+      nanosleep(&interval, nullptr);
+      if (!find_session(options.session, &session)) {
+        say("the session of process %d ended", pid);
+        return kExitNoProcess;
+      }
+      if (session.filter_changes > applied) {  // the agent's message in the recording says what changed
+        std::printf("process %d: --%s %s applied\n", pid, options.what.c_str(), options.action.c_str());
+        return kExitOk;
+      }
+    }
+    std::printf("process %d: --%s %s asked; the agent applies it at the program's next traced event\n", pid,
+                options.what.c_str(), options.action.c_str());
+    return kExitOk;
   }
   // What the collector is asked, and the session state that confirms it.
   std::string request = "resume", wanted = "tracing", done = "line tracing resumed";

@@ -219,10 +219,12 @@ int run_traced(const RunOptions& options, int* kill_signal) {
   LimitWatch limits(limits_options, *writer, *segment->header(), options.quiet);
   LiveSessionFile live(child->pid(), "run", absolute_path(options.output), flight_recorder);
   LiveSampler sampler(child->pid(), *writer, *segment->header(), options.quiet);
+  LiveFilters filters(options.trace, *segment->header());
   session.run([&](uint64_t timeout_ns) {
     limits.check();
     flight.check(session, *writer, live, options.quiet);
-    apply_control_request(live, sampler);
+    apply_control_request(live, sampler, filters, options.quiet);
+    live.set_filter_changes(segment->header()->filters_applied.load(std::memory_order_acquire) / 2);
     sampler.poll();
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 session_state_name(*segment->header(), sampler));

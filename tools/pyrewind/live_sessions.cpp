@@ -56,6 +56,8 @@ std::string to_json(const LiveSession& s) {
   json::append_uint(o, s.windows);
   o += ",\"last_window\":";
   json::append_string(o, s.last_window);
+  o += ",\"filter_changes\":";
+  json::append_uint(o, s.filter_changes);
 
   o += "}\n";
   return o;
@@ -94,6 +96,7 @@ bool parse(const std::string& text, LiveSession* s) {
   s->flight = raw_field(text, "flight") == "true";
   s->windows = std::strtoull(raw_field(text, "windows").c_str(), nullptr, 10);
   s->last_window = raw_field(text, "last_window");
+  s->filter_changes = std::strtoull(raw_field(text, "filter_changes").c_str(), nullptr, 10);
   return s->collector_pid > 0 && !s->mode.empty();
 }
 

@@ -30,6 +30,7 @@ struct LiveSession {
   bool flight = false;      // a flight recorder (--ring): `trigger` may signal it
   uint64_t windows = 0;     // windows it has written
   std::string last_window;  // the file of the newest
+  uint64_t filter_changes = 0;  // `ctl ... include|exclude` the agent has applied
 };
 
 // The directory (created if needed), or "" after setting `error`.
@@ -49,6 +50,7 @@ class LiveSessionFile {
   void update(uint64_t events, uint64_t dropped, uint64_t file_bytes, const std::string& state, bool force = false);
   // A flight recorder wrote a window (published at the next update).
   void set_windows(uint64_t windows, std::string last_window);
+  void set_filter_changes(uint64_t changes) { session_.filter_changes = changes; }
   // A request `pyrewind ctl` left for this collector ("pause", "resume"), taken (the file is
   // removed) at most every 50 ms; "" when there is none.
   std::string take_control_request();

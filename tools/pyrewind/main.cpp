@@ -99,15 +99,17 @@ int main(int argc, char** argv) {
 
   pyrewind::cli::CtlOptions ctl;
   auto* ctl_cmd = app.add_subcommand(
-      "ctl", "Control a live session without detaching: `ctl SESSION trace off|on`, `ctl SESSION sample on|off`");
+      "ctl", "Control a live session without detaching: `ctl SESSION trace off|on`, `ctl SESSION sample on|off`, "
+             "`ctl SESSION include|exclude GLOB`");
   ctl_cmd->add_option("session", ctl.session, "The traced process's pid, or the collector's (see `status`)")->required();
-  ctl_cmd->add_option("what", ctl.what, "trace: line tracing; sample: sampling the stacks instead")
+  ctl_cmd->add_option("what", ctl.what,
+                      "trace: line tracing; sample: sampling the stacks instead; include, exclude: file filters")
       ->required()
-      ->check(CLI::IsMember({"trace", "sample"}));
+      ->check(CLI::IsMember({"trace", "sample", "include", "exclude"}));
   ctl_cmd->add_option("action", ctl.action, "trace off: pause recording, trace on: line tracing; "
-                                            "sample on: sample instead of tracing, sample off: line tracing again")
-      ->required()
-      ->check(CLI::IsMember({"on", "off"}));
+                                            "sample on: sample instead of tracing, sample off: line tracing again; "
+                                            "include|exclude GLOB: one more file pattern, as --include/--exclude")
+      ->required();
   ctl_cmd->add_option("--rate", ctl.rate_hz, "With sample on: samples per second")
       ->check(CLI::Range(1u, 20000u))
       ->capture_default_str();

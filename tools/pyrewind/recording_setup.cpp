@@ -364,13 +364,39 @@ void LiveSampler::poll() {
     ++counts_.dropped;
 }
 
-void apply_control_request(LiveSessionFile& live, LiveSampler& sampler) {
+bool LiveFilters::add(const std::string& kind, const std::string& glob, std::string* error) {
+  TraceOptions trace = trace_;
+  (kind == "include" ? trace.include : trace.exclude).push_back(glob);
+  ring::AgentConfig config;
+  if (!build_agent_config(trace, &config, error)) return false;
+  trace_ = std::move(trace);
+  // Sequence lock: odd while the patterns are rewritten; the agent copies them only between
+  // two equal even values.
+  std::atomic<uint32_t>& generation = header_.filters_generation;
+  const uint32_t before = generation.load(std::memory_order_relaxed);
+  generation.store(before + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  ring::AgentConfig& live = header_.config;
+  live.include_count = config.include_count;
+  live.exclude_count = config.exclude_count;
+  live.redact_count = config.redact_count;
+  live.patterns_bytes = config.patterns_bytes;
+  std::memcpy(live.patterns, config.patterns, sizeof live.patterns);
+  generation.store(before + 2, std::memory_order_release);
+  return true;
+}
+
+void apply_control_request(LiveSessionFile& live, LiveSampler& sampler, LiveFilters& filters, bool quiet) {
   const std::string request = live.take_control_request();
   if (request == "pause" || request == "resume") {
     sampler.stop(request == "resume");
   } else if (request.rfind("sample ", 0) == 0) {
     const long rate = std::strtol(request.c_str() + 7, nullptr, 10);
     sampler.start(static_cast<uint32_t>(std::clamp<long>(rate, 1, 20000)), "pyrewind ctl");
+  } else if (request.rfind("include ", 0) == 0 || request.rfind("exclude ", 0) == 0) {
+    const std::string kind = request.substr(0, 7), glob = request.substr(8);
+    std::string error;
+    if (!filters.add(kind, glob, &error) && !quiet) say("ctl %s %s: %s", kind.c_str(), glob.c_str(), error.c_str());
   }
 }
 

@@ -108,9 +108,24 @@ class LiveSampler {
   uint64_t next_sample_ns_ = 0;
 };
 
-// Hands a `pyrewind ctl` request left for this collector to the sampler, which tells the agent
-// (ring header); call at each poll.
-void apply_control_request(LiveSessionFile& live, LiveSampler& sampler);
+// The file filters of a live session, changed by `pyrewind ctl SESSION include|exclude GLOB`:
+// the patterns are rewritten in the ring header's config under its sequence lock, and the
+// agent applies them at its next callback.
+class LiveFilters {
+ public:
+  LiveFilters(const TraceOptions& trace, ring::SegmentHeader& header) : trace_(trace), header_(header) {}
+  // `kind` "include" or "exclude": one more pattern of that kind. False with `*error` when the
+  // patterns no longer fit the config.
+  bool add(const std::string& kind, const std::string& glob, std::string* error);
+
+ private:
+  TraceOptions trace_;
+  ring::SegmentHeader& header_;
+};
+
+// Hands a `pyrewind ctl` request left for this collector to the sampler or the filters, which
+// tell the agent (ring header); call at each poll.
+void apply_control_request(LiveSessionFile& live, LiveSampler& sampler, LiveFilters& filters, bool quiet);
 
 // The state `status` shows for the session: the agent's, or "sampling".
 std::string session_state_name(const ring::SegmentHeader& header, const LiveSampler& sampler);

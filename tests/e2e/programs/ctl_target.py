@@ -1,9 +1,11 @@
 """A program for `pyrewind ctl` (tests/e2e/test_ctl.py): for each line read from stdin, a phase
 of work named after it (a long one, about a second untraced, for a name starting with "long"),
-then "<phase> done" on stdout. While it waits for the next line it
+then side() of ctl_helper.py, then "<phase> done" on stdout. While it waits for the next line it
 ticks (a traced call every 10 ms), as a service does between requests."""
 import select
 import sys
+
+import ctl_helper  # beside this file: the script's directory is sys.path[0]
 
 
 def work(phase, n):
@@ -30,6 +32,7 @@ def main():
             break
         phase = line.strip()
         work(phase, 10000000 if phase.startswith("long") else 3000)
+        ctl_helper.side(phase)
         print(phase, "done", flush=True)
 
 
