@@ -356,6 +356,8 @@ void LiveSampler::poll() {
       !start(100, "the agent is over its --max-overhead budget"))
     header_.sampling.store(ring::kSamplingRefused, std::memory_order_release);
   if (!active()) return;
+  // Samples start once the agent has paused, so that they never overlap its events.
+  if (header_.agent_state.load(std::memory_order_acquire) != ring::kAgentPaused) return;
   const uint64_t now = monotonic_ns();
   if (now < next_sample_ns_) return;
   // A late tick is taken at once; whole periods missed are skipped, not caught up.
