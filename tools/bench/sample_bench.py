@@ -2,8 +2,8 @@
 """pyrewind sampling benchmark (`pyrewind sample`).
 
 For each interpreter, runs CPU-bound workloads (tools/bench/workloads.py) plain, under
-`pyrewind sample -- ...` and under Debian's `austin` at 100 Hz and 1 kHz, interleaved round by
-round, and reports the median over rounds of (sampled time / plain time of the same round), the
+`pyrewind sample -- ...` and under Debian's `austin` at 100 Hz and 1 kHz (and `pyrewind sample
+--native` at 100 Hz: every thread stopped at each sample), interleaved round by round, and reports the median over rounds of (sampled time / plain time of the same round), the
 workload's own time (perf_counter inside the program). Debian bookworm's austin (1.0.1) cannot
 read Python 3.10+ ("Interpreter state search timed out"): those cells say so. Then it samples one busy thread by PID for two seconds at more and more samples per
 second and reports the rate the sampler sustained (samples in the recording / time sampled,
@@ -84,8 +84,9 @@ def main():
     austin = shutil.which("austin")
     if not austin:
         log("austin is not installed (apt-get install austin): no comparison with it")
-    print("| python | workload | plain s | pyrewind 100 Hz | pyrewind 1 kHz | austin 100 Hz | austin 1 kHz |")
-    print("|---|---|---|---|---|---|---|")
+    print("| python | workload | plain s | pyrewind 100 Hz | pyrewind 1 kHz | pyrewind --native 100 Hz "
+          "| austin 100 Hz | austin 1 kHz |")
+    print("|---|---|---|---|---|---|---|---|")
     rates_table = []
     with tempfile.TemporaryDirectory() as tmp:
         recording = os.path.join(tmp, "bench.rwd")
@@ -97,7 +98,7 @@ def main():
             for workload in workloads:
                 size = sized(python, workload, target, tmp)
                 prog = [python, WORKLOADS, workload, str(size)]
-                plain, ratios = [], {rate: [] for rate in RATES}
+                plain, ratios, native_ratios = [], {rate: [] for rate in RATES}, []
                 austin_ratios = {rate: [] for rate in RATES}
                 austin_error = "not installed" if not austin else None
                 for _ in range(rounds):
@@ -110,7 +111,10 @@ def main():
                             t, austin_error = austin_elapsed(austin, rate, prog, tmp)
                             if austin_error is None:
                                 austin_ratios[rate].append(t / p)
+                    t = elapsed([pyrewind, "sample", "-q", "--native", "-o", recording, "--rate", "100", "--"] + prog, tmp)
+                    native_ratios.append(t / p)
                 cells = ["%.3fx" % statistics.median(ratios[r]) for r in RATES]
+                cells.append("%.3fx" % statistics.median(native_ratios))
                 cells += [austin_error or "%.3fx" % statistics.median(austin_ratios[r]) for r in RATES]
                 print("| %s | %s | %.3f | %s |" % (info["version"], workload, statistics.median(plain), " | ".join(cells)),
                       flush=True)
