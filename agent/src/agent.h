@@ -98,13 +98,13 @@ class Agent {
   bool checks_session_in_callbacks() const { return checks_session_in_callbacks_; }
   void set_checks_session_in_callbacks(bool on) { checks_session_in_callbacks_ = on; }
 
-  // `pyrewind ctl SESSION trace off|on` (GIL held): pauses or resumes recording when the ring's
-  // pause request differs from the current state. While paused the hooks stay installed but
-  // record nothing (3.12+: no line or return events at all; before: line events off per
-  // frame); at resume every thread starts afresh, as at an attach: each frame's first event
-  // is a full state.
-  // Also applies file filters `pyrewind ctl SESSION include|exclude GLOB` changed.
-  void apply_pause_request() {
+  // `pyrewind ctl` requests in the ring header (GIL held; at every callback, so two loads).
+  // `trace off|on`: pauses or resumes recording when the pause request differs from the
+  // current state. While paused the hooks stay installed but record nothing (3.12+: no line or
+  // return events at all; before: line events off per frame); at resume every thread starts
+  // afresh, as at an attach: each frame's first event is a full state. `include|exclude GLOB`:
+  // applies the changed file filters.
+  void apply_control_requests() {
     const bool wanted = segment()->pause_request.load(std::memory_order_relaxed) != 0;
     if (wanted != paused()) set_paused(wanted);
     if (filters_changed()) apply_filter_change();

@@ -14,7 +14,7 @@ bool install_tracing(std::string* error);
 void uninstall_tracing();
 // Stops delivering `meta`'s line events (calls, returns and exceptions go on): --max-overhead.
 void thin_lines(CodeMeta& meta);
-// `pyrewind ctl ... trace off|on` (Agent::apply_pause_request): while paused, the backend
+// `pyrewind ctl ... trace off|on` (Agent::apply_control_requests): while paused, the backend
 // delivers as little as it can and the callbacks record nothing.
 void pause_tracing();
 void resume_tracing();

@@ -48,7 +48,7 @@ CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* fr
     *filtered = true;
     return nullptr;
   }
-  agent->apply_pause_request();
+  agent->apply_control_requests();
   if (agent->paused()) return nullptr;  // hooks stay (PY_START, exceptions); nothing recorded
   auto* code = reinterpret_cast<PyCodeObject*>(args[0]);
   CodeMeta* meta = code_meta(code);

@@ -25,7 +25,7 @@ int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* a
     compat::set_thread_trace_function(PyThreadState_Get(), nullptr, nullptr);
     return 0;
   }
-  agent->apply_pause_request();
+  agent->apply_control_requests();
   if (agent->paused()) {  // only calls reach here then: each new frame's lines go off
     if (what == PyTrace_CALL || what == PyTrace_LINE) compat::frame_disable_line_events(frame_object);
     return 0;

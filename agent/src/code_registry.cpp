@@ -77,9 +77,14 @@ void register_nested(PyCodeObject* parent) {
 }
 
 // What a traced code object's events need: its names as string ids, its slots' kinds and
-// redaction. `qualified_name` may be empty (found here then).
+// redaction (afresh, for code that becomes traced again). `qualified_name` may be empty (found
+// here then).
 void describe_traced(CodeMeta* meta, std::string_view qualified_name) {
   Agent& agent = *Agent::instance();
+  meta->name_ids.clear();
+  meta->kinds.clear();
+  meta->redacted.clear();
+  meta->plain_slots = false;
   PyCodeObject* code = meta->code;
   std::string_view file = utf8_of(code->co_filename);
   meta->file_id = agent.intern(file);
@@ -204,10 +209,6 @@ void refilter_code_metas(std::vector<CodeMeta*>* now_untraced, size_t* now_trace
     }
     ++*now_traced;
     // Its id stays: a definition announced while it was traced before describes it the same.
-    meta->name_ids.clear();
-    meta->kinds.clear();
-    meta->redacted.clear();
-    meta->plain_slots = false;
     describe_traced(meta, {});
   }
 }

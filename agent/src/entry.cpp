@@ -152,14 +152,14 @@ void sleep_poll() {
 }
 
 // Returns once the collector asks the agent to stop, is gone, or Python is finalizing. Applies
-// `pyrewind ctl` pause requests and filter changes meanwhile, so an idle program pauses and resumes at once too
-// (a busy one already does it in its own callbacks).
+// `pyrewind ctl` pause requests and filter changes meanwhile, so an idle program answers at
+// once too (a busy one already does it in its own callbacks).
 void watch_session(Agent& agent) {
   while (!agent.session_end_requested() && !compat::is_finalizing()) {
     const bool wanted = agent.segment()->pause_request.load(std::memory_order_relaxed) != 0;
     if ((wanted != agent.paused() || agent.filters_changed()) && Py_IsInitialized()) {
       PyGILState_STATE gil = PyGILState_Ensure();
-      if (!compat::is_finalizing()) agent.apply_pause_request();
+      if (!compat::is_finalizing()) agent.apply_control_requests();
       PyGILState_Release(gil);
     }
     sleep_poll();

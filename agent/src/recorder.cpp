@@ -404,7 +404,7 @@ void guarded(const char* what, Body&& body) {
   Agent* agent = Agent::instance();
   if (!agent->tracing()) return;
   try {
-    // The backends applied `pyrewind ctl` requests before calling (apply_pause_request).
+    // The backends applied `pyrewind ctl` requests before calling (apply_control_requests).
     if (agent->paused() || !agent->tracing()) return;
     ThreadState* thread = ThreadState::current();
     if (!thread) return;
