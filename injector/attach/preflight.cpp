@@ -90,9 +90,7 @@ std::string interpreter_image(pid_t pid, const std::vector<Mapping>& maps, int* 
       return m.path;
     }
   }
-  char link[4096] = {};
-  const ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), link, sizeof link - 1);
-  return n > 0 ? std::string(link, static_cast<size_t>(n)) : std::string();
+  return proc_link(pid, "exe");
 }
 
 }  // namespace

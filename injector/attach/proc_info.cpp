@@ -163,6 +163,12 @@ int yama_ptrace_scope() {
   return file ? scope : -1;
 }
 
+std::string proc_link(pid_t pid, const char* entry) {
+  char target[4096];
+  const ssize_t n = readlink((proc_dir(pid) + "/" + entry).c_str(), target, sizeof target);
+  return n > 0 ? std::string(target, static_cast<size_t>(n)) : std::string();
+}
+
 std::string path_in_process(pid_t pid, const std::string& path) { return proc_dir(pid) + "/root" + path; }
 
 std::string mapped_file(pid_t pid, const Mapping& mapping) {

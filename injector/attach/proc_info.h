@@ -62,6 +62,9 @@ bool in_other_namespace(pid_t pid, const char* kind);
 // The value of /proc/sys/kernel/yama/ptrace_scope, or -1 without Yama.
 int yama_ptrace_scope();
 
+// Where the symbolic link /proc/PID/<entry> ("exe", "cwd") points; "" when it cannot be read.
+std::string proc_link(pid_t pid, const char* entry);
+
 // A path as the target process sees it, openable by us: /proc/PID/root/<path>.
 std::string path_in_process(pid_t pid, const std::string& path);
 

@@ -54,9 +54,7 @@ std::optional<MappedImage> interpreter_image(pid_t pid, const std::vector<Mappin
       break;
     }
   }
-  char link[4096] = {};
-  const ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), link, sizeof link - 1);
-  if (n > 0) candidates.emplace_back(link, static_cast<size_t>(n));
+  if (std::string exe = injector::proc_link(pid, "exe"); !exe.empty()) candidates.push_back(std::move(exe));
   for (const std::string& path : candidates) {
     std::string error;
     std::optional<MappedImage> image = injector::open_mapped_image(pid, maps, path, &error);

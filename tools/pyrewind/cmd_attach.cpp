@@ -30,6 +30,7 @@
 #include "collector/src/recording_writer.h"
 #include "collector/src/session.h"
 #include "injector/attach/attach_lock.h"
+#include "injector/attach/proc_info.h"
 #include "injector/attach/inject.h"
 #include "injector/attach/preflight.h"
 #include "injector/launch/agents.h"
@@ -81,12 +82,6 @@ class SignalsHeld {
  private:
   sigset_t previous_;
 };
-
-std::string read_link(const std::string& path) {
-  char buffer[4096] = {};
-  const ssize_t n = readlink(path.c_str(), buffer, sizeof buffer - 1);
-  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
-}
 
 std::vector<std::string> command_line(pid_t pid) {
   std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
@@ -224,8 +219,8 @@ int attach_command(const AttachOptions& options) {
   header.set_python_hexversion(target.hexversion);
   header.set_pid(static_cast<uint64_t>(pid));
   for (const std::string& arg : command_line(pid)) header.add_argv(collector::to_valid_utf8(arg));
-  header.set_cwd(collector::to_valid_utf8(read_link("/proc/" + std::to_string(pid) + "/cwd")));
-  header.set_executable(collector::to_valid_utf8(read_link("/proc/" + std::to_string(pid) + "/exe")));
+  header.set_cwd(collector::to_valid_utf8(injector::proc_link(pid, "cwd")));
+  header.set_executable(collector::to_valid_utf8(injector::proc_link(pid, "exe")));
   std::unique_ptr<collector::RecordingWriter> writer =
       collector::RecordingWriter::create(options.output, header, &error, output);
   if (writer == nullptr) {
@@ -267,7 +262,6 @@ int attach_command(const AttachOptions& options) {
   session.run([&](uint64_t timeout_ns) {
     flight.check(session, *writer, live, options.quiet);
     apply_control_request(live, sampler, filters, options.quiet);
-    live.set_filter_changes(segment->header()->filters_applied.load(std::memory_order_acquire) / 2);
     sampler.poll();
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 session_state_name(*segment->header(), sampler));

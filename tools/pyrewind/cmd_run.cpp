@@ -224,7 +224,6 @@ int run_traced(const RunOptions& options, int* kill_signal) {
     limits.check();
     flight.check(session, *writer, live, options.quiet);
     apply_control_request(live, sampler, filters, options.quiet);
-    live.set_filter_changes(segment->header()->filters_applied.load(std::memory_order_acquire) / 2);
     sampler.poll();
     live.update(session.events_written(), session.stats().dropped_records, writer->bytes_written(),
                 session_state_name(*segment->header(), sampler));

@@ -12,7 +12,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -23,6 +22,7 @@
 
 #include "collector/src/packet_validator.h"
 #include "collector/src/recording_writer.h"
+#include "injector/attach/proc_info.h"
 #include "injector/inspect/native_stacks.h"
 #include "injector/inspect/python_process.h"
 #include "injector/inspect/python_stacks.h"
@@ -35,12 +35,6 @@
 
 namespace pyrewind::cli {
 namespace {
-
-std::string read_link(const std::string& path) {
-  char buffer[PATH_MAX];
-  const ssize_t n = readlink(path.c_str(), buffer, sizeof buffer);
-  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
-}
 
 
 v1::RecordingHeader make_header(const SampleOptions& options, const inspect::PythonTarget& target, pid_t pid,
@@ -55,11 +49,10 @@ v1::RecordingHeader make_header(const SampleOptions& options, const inspect::Pyt
   std::sscanf(target.version.c_str(), "%d.%d.%d", &major, &minor, &micro);
   header.set_python_hexversion(static_cast<uint32_t>(major << 24 | minor << 16 | micro << 8));
   header.set_pid(static_cast<uint64_t>(pid));
-  const std::string proc = "/proc/" + std::to_string(pid);
   for (const std::string& arg : options.command.empty() ? process_arguments(pid) : options.command)
     header.add_argv(collector::to_valid_utf8(arg));
-  header.set_cwd(collector::to_valid_utf8(read_link(proc + "/cwd")));
-  header.set_executable(collector::to_valid_utf8(read_link(proc + "/exe")));
+  header.set_cwd(collector::to_valid_utf8(injector::proc_link(pid, "cwd")));
+  header.set_executable(collector::to_valid_utf8(injector::proc_link(pid, "exe")));
   return header;
 }
 
@@ -102,7 +95,7 @@ class Descendants {
   void scan() {
     for (pid_t pid : descendant_pids(root_)) {
       if (processes_.count(pid)) continue;
-      const std::string exe = read_link("/proc/" + std::to_string(pid) + "/exe");
+      const std::string exe = injector::proc_link(pid, "exe");
       if (auto skipped = not_python_.find(pid); skipped != not_python_.end() && skipped->second == exe) continue;
       auto process = std::make_unique<Process>(pid);
       process->located = inspect::locate_python(pid, process->memory);

@@ -81,7 +81,8 @@ void append_types(std::string& out, const TypeSet& types) {
   out += ']';
 }
 
-void write_json(std::string& out, const Report& r) {
+// `sampled`: the JSON profile of the recording's samples, added as "sampled" ("": none).
+void write_json(std::string& out, const Report& r, const std::string& sampled) {
   out += "{\"events\":";
   json::append_uint(out, r.events);
   out += ",\"functions\":[";
@@ -147,7 +148,9 @@ void write_json(std::string& out, const Report& r) {
     }
     out += "]}";
   }
-  out += "]}\n";
+  out += ']';
+  if (!sampled.empty()) out += ",\"sampled\":" + sampled;
+  out += "}\n";
 }
 
 std::string milliseconds(uint64_t ns) {
@@ -359,27 +362,19 @@ void traced_profile(const StatsOptions& options, const analysis::Range& range, c
   if (!builder.started())
     std::fprintf(stderr, "pyrewind: warning: %s: no events in the range selected\n", options.file.c_str());
 
-  const Report report = make_report(stats, timeline);
-  if (options.format == "json")
-    write_json(out, report);
-  else
-    write_text(out, report, options.file);
-  if (samples.samples() == 0) return;
-  const uint32_t rate_hz = recording.summary().sample_rate_hz();
-  const uint64_t period_ns = rate_hz ? 1000000000ull / rate_hz : 0;
+  const bool as_json = options.format == "json";
   std::string sampled;
-  write_sampled(sampled, samples, timeline, recording, period_ns, options.format == "json", options.file);
-  if (options.format == "json") {  // {"events",...} and {"samples",...} -> {"events",..., "sampled": {...}}
-    while (!out.empty() && (out.back() == '\n' || out.back() == '}')) {
-      const bool brace = out.back() == '}';
-      out.pop_back();
-      if (brace) break;
-    }
-    while (!sampled.empty() && sampled.back() == '\n') sampled.pop_back();
-    out += ",\"sampled\":" + sampled + "}\n";
+  if (samples.samples() > 0) {
+    const uint32_t rate_hz = recording.summary().sample_rate_hz();
+    write_sampled(sampled, samples, timeline, recording, rate_hz ? 1000000000ull / rate_hz : 0, as_json, options.file);
+    if (as_json) sampled.pop_back();  // its line break: it becomes a member of the traced profile
+  }
+  const Report report = make_report(stats, timeline);
+  if (as_json) {
+    write_json(out, report, sampled);
   } else {
-    out += "\nsampled while line tracing was paused for sampling:\n" +
-           sampled;
+    write_text(out, report, options.file);
+    if (!sampled.empty()) out += "\nsampled while line tracing was paused for sampling:\n" + sampled;
   }
 }
 

@@ -312,9 +312,12 @@ LiveSampler::LiveSampler(pid_t pid, collector::RecordingWriter& writer, ring::Se
 LiveSampler::~LiveSampler() = default;
 
 bool LiveSampler::start(uint32_t rate_hz, const char* why) {
-  period_ns_ = 1000000000ull / std::max<uint32_t>(rate_hz, 1);
-  writer_.set_sample_rate(std::max<uint32_t>(rate_hz, 1));
-  if (active()) return true;
+  rate_hz = std::max<uint32_t>(rate_hz, 1);
+  if (active()) {  // a new rate
+    period_ns_ = 1000000000ull / rate_hz;
+    writer_.set_sample_rate(rate_hz);
+    return true;
+  }
   target_ = std::make_unique<Target>(pid_);
   target_->located = inspect::locate_python(pid_, target_->memory);
   if (target_->located.status != inspect::LocateStatus::kOk) {
@@ -332,6 +335,8 @@ bool LiveSampler::start(uint32_t rate_hz, const char* why) {
     };
     recorder_ = std::make_unique<SampleRecorder>(writer_, std::move(ids));
   }
+  period_ns_ = 1000000000ull / rate_hz;
+  writer_.set_sample_rate(rate_hz);
   // The state first, so the agent tells why it pauses.
   header_.sampling.store(ring::kSamplingActive, std::memory_order_release);
   header_.pause_request.store(1, std::memory_order_release);
@@ -388,7 +393,10 @@ bool LiveFilters::add(const std::string& kind, const std::string& glob, std::str
   return true;
 }
 
+uint64_t LiveFilters::applied() const { return header_.filters_applied.load(std::memory_order_acquire) / 2; }
+
 void apply_control_request(LiveSessionFile& live, LiveSampler& sampler, LiveFilters& filters, bool quiet) {
+  live.set_filter_changes(filters.applied());
   const std::string request = live.take_control_request();
   if (request == "pause" || request == "resume") {
     sampler.stop(request == "resume");

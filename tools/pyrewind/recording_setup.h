@@ -117,6 +117,8 @@ class LiveFilters {
   // `kind` "include" or "exclude": one more pattern of that kind. False with `*error` when the
   // patterns no longer fit the config.
   bool add(const std::string& kind, const std::string& glob, std::string* error);
+  // How many changes the agent has applied (or refused with a message).
+  uint64_t applied() const;
 
  private:
   TraceOptions trace_;
@@ -124,7 +126,8 @@ class LiveFilters {
 };
 
 // Hands a `pyrewind ctl` request left for this collector to the sampler or the filters, which
-// tell the agent (ring header); call at each poll.
+// tell the agent (ring header), and publishes the filter changes the agent applied; call at
+// each poll.
 void apply_control_request(LiveSessionFile& live, LiveSampler& sampler, LiveFilters& filters, bool quiet);
 
 // The state `status` shows for the session: the agent's, or "sampling".

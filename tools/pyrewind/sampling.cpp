@@ -184,35 +184,30 @@ uint64_t SampleRecorder::string_id(const std::string& text) {
   return it->second;
 }
 
+void SampleRecorder::define_code(uint64_t id, const std::string& file, const std::string& name, int first_line,
+                                 bool native) {
+  const uint64_t file_id = string_id(file), name_id = string_id(name);
+  v1::Packet def;
+  v1::CodeDef& code = *def.mutable_code_def();
+  code.set_id(id);
+  code.set_file_name_id(file_id);
+  code.set_qualified_name_id(name_id);
+  code.set_first_line(first_line > 0 ? static_cast<uint32_t>(first_line) : 0);
+  code.set_native(native);
+  writer_.add_code(id, file_id, name_id, nullptr, 0, def.SerializeAsString());
+}
+
 uint64_t SampleRecorder::code_id(const inspect::Frame& frame) {
   bool is_new = false;
   const uint64_t id = codes_.intern(frame, &is_new);
-  if (is_new) {
-    const uint64_t file = string_id(frame.file), name = string_id(frame.function);
-    v1::Packet def;
-    v1::CodeDef& code = *def.mutable_code_def();
-    code.set_id(id);
-    code.set_file_name_id(file);
-    code.set_qualified_name_id(name);
-    code.set_first_line(frame.first_line > 0 ? static_cast<uint32_t>(frame.first_line) : 0);
-    writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
-  }
+  if (is_new) define_code(id, frame.file, frame.function, frame.first_line, false);
   return id;
 }
 
 uint64_t SampleRecorder::native_code_id(const inspect::NativeFrame& frame) {
   bool is_new = false;
   const uint64_t id = codes_.intern_native(frame.module, frame.symbol, &is_new);
-  if (is_new) {
-    const uint64_t file = string_id(frame.module), name = string_id(frame.symbol);
-    v1::Packet def;
-    v1::CodeDef& code = *def.mutable_code_def();
-    code.set_id(id);
-    code.set_file_name_id(file);
-    code.set_qualified_name_id(name);
-    code.set_native(true);
-    writer_.add_code(id, file, name, nullptr, 0, def.SerializeAsString());
-  }
+  if (is_new) define_code(id, frame.module, frame.symbol, 0, true);
   return id;
 }
 

@@ -114,6 +114,8 @@ class SampleRecorder {
   uint64_t string_id(const std::string& text);
   uint64_t code_id(const inspect::Frame& frame);
   uint64_t native_code_id(const inspect::NativeFrame& frame);
+  // Announces code object `id` (its CodeDef, and the StringDefs it names).
+  void define_code(uint64_t id, const std::string& file, const std::string& name, int first_line, bool native);
   // A thread is known by its process and threading.get_ident(); a new OS thread behind the
   // same ident (one ended, another started) gets a new index, and a renamed thread is announced
   // again.

@@ -131,9 +131,7 @@ void SampleDebugger::move_to(size_t position) {
 }
 
 void SampleDebugger::cmd_return() {
-  // Whether a sample of this thread still runs the current innermost function in this frame:
-  // the same code at the same depth counted from the outermost frame (samples cannot tell two
-  // calls in a row apart).
+  // The thread's next sample that no longer runs the current innermost function in this frame.
   const Stack& now = stack_of(here());
   if (now.empty()) {
     out_ += "This sample has no frame to return from.\n";
@@ -142,11 +140,7 @@ void SampleDebugger::cmd_return() {
   const size_t depth = now.size() - 1;
   const reader::CodeInfo* code = now.front().code;
   const uint32_t thread = here().thread;
-  auto running = [&](const Sample& s) {
-    const Stack& st = stack_of(s);
-    return st.size() > depth && st[st.size() - 1 - depth].code == code;
-  };
-  if (auto p = search_forward([&](const Sample& s) { return s.thread == thread && !running(s); })) {
+  if (auto p = search_forward([&](const Sample& s) { return s.thread == thread && !runs(s, depth, code); })) {
     move_to(*p);
     return;
   }
@@ -163,11 +157,7 @@ void SampleDebugger::cmd_rreturn() {
   const reader::CodeInfo* code = now.front().code;
   const std::vector<size_t>& mine = by_thread_.at(here().thread);
   auto it = std::lower_bound(mine.begin(), mine.end(), position_);
-  while (it > mine.begin()) {
-    const Stack& st = stack_of(samples_[*(it - 1)]);
-    if (st.size() <= depth || st[st.size() - 1 - depth].code != code) break;
-    --it;
-  }
+  while (it > mine.begin() && runs(samples_[*(it - 1)], depth, code)) --it;
   if (*it == position_) {
     out_ += "This is the thread's first sample in this run of the function.\n";
     return;

@@ -52,6 +52,12 @@ class SampleDebugger : public Session {
   void load();
   const Sample& here() const { return samples_[position_]; }
   const Stack& stack_of(const Sample& s) const { return stacks_[s.stack]; }
+  // Whether `s` still runs `code` in the frame `depth` levels above its outermost one (samples
+  // cannot tell two calls in a row apart).
+  bool runs(const Sample& s, size_t depth, const reader::CodeInfo* code) const {
+    const Stack& st = stack_of(s);
+    return st.size() > depth && st[st.size() - 1 - depth].code == code;
+  }
   // The innermost frame with Python source (not a C function), or nullptr.
   const reader::SampleFrame* python_frame(const Sample& s) const;
   const Breakpoint* breakpoint_hit(const Sample& s) const;
