@@ -19,39 +19,70 @@ constexpr uint64_t kUnboundFingerprint = 0;
 constexpr uint64_t kRedactedFingerprint = 0x5ed5ed5ed5ed5edULL;
 constexpr size_t kEventReserve = 64;
 constexpr size_t kEventHeaderBytes = 48;  // kind, time delta, code id, line, depth: tags + varints
+constexpr size_t kScalarValueBytes = 16;  // a Value field holding None, a small int or a float
 // A binding is only started with this much room left; the rest wait for the frame's next event.
 constexpr size_t kBindingReserve = 512;
 
 bool g_infer_exception_handled = false;
 bool g_sticky_frame_line = false;
 
-// Everything one event needs; encodes into the thread's scratch buffer.
+// An event's first fields (at most kEventHeaderBytes).
+[[gnu::always_inline]] inline void put_event_head(uint8_t*& position, wire::EventKind kind, uint64_t time_delta, const CodeMeta& meta, int line,
+                    size_t depth) {
+  using W = wire::ProtoWriter;
+  uint8_t* at = position;  // a local: byte stores could otherwise alias the caller's pointer
+  *at++ = W::tag_byte(f::Event::kKind, wire::kVarint);
+  *at++ = static_cast<uint8_t>(kind);
+  *at++ = W::tag_byte(f::Event::kTimeDeltaNs, wire::kVarint);
+  W::put_varint(at, time_delta);
+  *at++ = W::tag_byte(f::Event::kCodeId, wire::kVarint);
+  W::put_varint(at, meta.id);
+  *at++ = W::tag_byte(f::Event::kLine, wire::kVarint);
+  W::put_varint(at, static_cast<uint32_t>(line < 0 ? 0 : line));
+  if (depth) {
+    *at++ = W::tag_byte(f::Event::kDepth, wire::kVarint);
+    W::put_varint(at, depth);
+  }
+  position = at;
+}
+
+// An event's time, and the thread's previous one, which its time delta is relative to.
+struct EventTime {
+  uint64_t base;
+  uint64_t now;
+};
+[[gnu::always_inline]] inline EventTime take_event_time(ThreadState& thread) {
+  const uint64_t base = thread.last_time_ns;
+  const uint64_t now = std::max(Agent::instance()->now_ns(thread.clock_calls), base);
+  thread.last_time_ns = now;
+  return {base, now};
+}
+
+// Everything one event needs; encodes in place in the thread's ring chunk or into its scratch
+// buffer, which ThreadState::commit copies into a chunk.
 class EventEncoder {
  public:
-  EventEncoder(ThreadState& thread, wire::EventKind kind, const CodeMeta& meta, int line, size_t depth)
+  // `size_bound`: what the event can take at most, if known.
+  EventEncoder(ThreadState& thread, wire::EventKind kind, const CodeMeta& meta, int line, size_t depth,
+               size_t size_bound = SIZE_MAX)
       : thread_(thread), writer_(thread.scratch(), thread.scratch_size()) {
-    const uint64_t now = std::max(Agent::instance()->now_ns(thread.clock_calls), thread.last_time_ns);
-    time_base_ = thread.last_time_ns;
-    thread.last_time_ns = now;
+    // In place in the ring chunk, without the copy, when the chunk has the room the scratch
+    // buffer gives or the room the event can take: the same bytes either way.
+    size_t room = 0;
+    uint8_t* space = thread.in_place_space(&room);
+    if (space && (room >= thread.scratch_size() || room >= size_bound)) {
+      writer_ = wire::ProtoWriter(space, std::min(room, thread.scratch_size()));
+      in_place_ = true;
+    }
+    const EventTime time = take_event_time(thread);
+    time_base_ = time.base;
     event_ = writer_.begin_nested(f::Packet::kEvent);
-    using W = wire::ProtoWriter;
     uint8_t* at = writer_.reserve(kEventHeaderBytes);
     if (!at) {  // scratch smaller than any event: commit() reports the overflow
       writer_.varint_field(f::Event::kKind, static_cast<uint32_t>(kind));
       return;
     }
-    *at++ = W::tag_byte(f::Event::kKind, wire::kVarint);
-    *at++ = static_cast<uint8_t>(kind);
-    *at++ = W::tag_byte(f::Event::kTimeDeltaNs, wire::kVarint);
-    W::put_varint(at, now - time_base_);
-    *at++ = W::tag_byte(f::Event::kCodeId, wire::kVarint);
-    W::put_varint(at, meta.id);
-    *at++ = W::tag_byte(f::Event::kLine, wire::kVarint);
-    W::put_varint(at, static_cast<uint32_t>(line < 0 ? 0 : line));
-    if (depth) {
-      *at++ = W::tag_byte(f::Event::kDepth, wire::kVarint);
-      W::put_varint(at, depth);
-    }
+    put_event_head(at, kind, time.now - time.base, meta, line, depth);
     writer_.commit_reserved(at);
   }
 
@@ -74,7 +105,9 @@ class EventEncoder {
   bool commit() {
     writer_.end_nested(event_);
     if (writer_.overflowed()) return false;
-    return thread_.commit(writer_.size(), time_base_);
+    if (!in_place_) return thread_.commit(writer_.size(), time_base_);
+    thread_.commit_in_place(writer_.size(), time_base_);
+    return true;
   }
 
  private:
@@ -82,6 +115,7 @@ class EventEncoder {
   wire::ProtoWriter writer_;
   wire::ProtoWriter::Nested event_;
   uint64_t time_base_ = 0;
+  bool in_place_ = false;
   bool incomplete_ = false;
 };
 
@@ -90,13 +124,6 @@ ValueCapture* g_capture = nullptr;
 ValueCapture& capture() {
   if (!g_capture) g_capture = new ValueCapture(Agent::instance()->limits());
   return *g_capture;
-}
-
-// Bound values' fingerprints have the low bit set, so none equals kUnboundFingerprint.
-uint64_t slot_fingerprint(const CodeMeta& meta, int slot, PyObject* value, ContainerScan* scan) {
-  if (!value) return kUnboundFingerprint;
-  if (meta.redacted[slot]) return kRedactedFingerprint;
-  return capture().fingerprint(value, scan) | 1;
 }
 
 // How many items of `value` (just scanned into `scan`) the reader already holds through the
@@ -120,20 +147,69 @@ void encode_binding_value(wire::ProtoWriter& writer, size_t budget, PyObject* va
     base.items = 0;
 }
 
-// The most common binding, a small int in a slot, written without nested-length patching.
-bool encode_small_int_binding(wire::ProtoWriter& writer, int slot, PyObject* value) {
+// Bindings of a slot to the values most locals hold, written without nested-length patching
+// (the same bytes as the general path). Each needs at most kPlainBindingBytes.
+constexpr size_t kPlainBindingBytes = 24;
+constexpr int kMaxPlainSlot = 127;  // a one-byte slot number keeps the lengths one byte
+
+[[gnu::always_inline]] inline void put_small_int_binding(uint8_t*& position, int slot, long long small) {
   using W = wire::ProtoWriter;
-  long long small;
-  if (Py_TYPE(value) != &PyLong_Type || !compat::long_small_value(value, &small)) return false;
-  uint8_t* at = writer.reserve(24);
-  if (!at) return false;
+  uint8_t* at = position;
   const uint64_t zigzag = W::zigzag(small);
-  const size_t value_bytes = 1 + W::varint_size(zigzag);
   *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
-  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + value_bytes);
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + 1 + W::varint_size(zigzag));
   *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
   W::put_varint(at, static_cast<uint32_t>(slot));
-  writer.commit_reserved(put_small_int_value(at, f::Binding::kValue, zigzag));
+  position = put_small_int_value(at, f::Binding::kValue, zigzag);
+}
+
+[[gnu::always_inline]] inline void put_float_binding(uint8_t*& position, int slot, double value) {
+  using W = wire::ProtoWriter;
+  uint8_t* at = position;
+  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
+  *at++ = 13;  // slot tag and number, value tag and length, 9: float tag and 8 bytes
+  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
+  *at++ = static_cast<uint8_t>(slot);
+  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
+  *at++ = 9;
+  *at++ = W::tag_byte(f::Value::kFloat, wire::kFixed64);
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  for (int i = 0; i < 8; ++i) *at++ = static_cast<uint8_t>(bits >> (8 * i));
+  position = at;
+}
+
+[[gnu::always_inline]] inline void put_unbound_binding(uint8_t*& position, int slot) {
+  using W = wire::ProtoWriter;
+  uint8_t* at = position;
+  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
+  *at++ = 4;
+  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
+  *at++ = static_cast<uint8_t>(slot);
+  *at++ = W::tag_byte(f::Binding::kUnbound, wire::kVarint);
+  *at++ = 1;
+  position = at;
+}
+
+// An unbound slot, or one bound to a small int or a float.
+[[gnu::always_inline]] inline void put_plain_binding(uint8_t*& at, int slot, PyObject* value) {
+  long long small;
+  if (!value)
+    put_unbound_binding(at, slot);
+  else if (Py_TYPE(value) == &PyFloat_Type)
+    put_float_binding(at, slot, PyFloat_AS_DOUBLE(value));
+  else if (compat::long_small_value(value, &small))
+    put_small_int_binding(at, slot, small);
+}
+
+// The most common binding, a small int in a slot.
+bool encode_small_int_binding(wire::ProtoWriter& writer, int slot, PyObject* value) {
+  long long small;
+  if (Py_TYPE(value) != &PyLong_Type || !compat::long_small_value(value, &small)) return false;
+  uint8_t* at = writer.reserve(kPlainBindingBytes);
+  if (!at) return false;
+  put_small_int_binding(at, slot, small);
+  writer.commit_reserved(at);
   return true;
 }
 
@@ -158,9 +234,27 @@ void encode_binding_slot(EventEncoder& event, const CodeMeta& meta, int slot, Py
   writer.end_nested(binding);
 }
 
-// Fast locals: compare each slot's fingerprint with the shadow; encode what changed (all
-// bound slots when `full`).
-void encode_fast_locals(EventEncoder& event, ThreadState& thread, FrameShadow& shadow, bool full) {
+constexpr uint32_t kNoScanIndex = UINT32_MAX;
+
+// The slots find_slot_changes() found changed: on the stack for most frames.
+struct SlotChanges {
+  static constexpr size_t kOnStack = 64;
+  SlotChange on_stack[kOnStack];  // not initialised: written before read
+  SlotChange* items;
+  size_t count = 0;
+  SlotChanges(ThreadState& thread, size_t slots) : items(on_stack) {
+    if (slots <= kOnStack) return;
+    thread.slot_changes.resize(slots);
+    items = thread.slot_changes.data();
+  }
+  const SlotChange* begin() const { return items; }
+  const SlotChange* end() const { return items + count; }
+};
+
+// Fast locals, first pass: compares each slot's fingerprint with the shadow and lists in
+// `changes` (room for every slot) what goes out with the event (every bound slot when `full`).
+// Returns the most the event can take when every change is plain, else SIZE_MAX.
+size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, SlotChanges& changes) {
   const CodeMeta& meta = *shadow.meta;
   const int slots = static_cast<int>(meta.name_ids.size());
   uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
@@ -168,31 +262,104 @@ void encode_fast_locals(EventEncoder& event, ThreadState& thread, FrameShadow& s
   PyCodeObject* code = compat::frame_code(shadow.frame);
   PyObject** frame_slots = compat::frame_slots(shadow.frame);
   const ValueCapture& values = capture();
-  ContainerScan scan;
+  auto& scans = thread.slot_scans;
+  changes.count = 0;
+  scans.clear();
+  bool all_plain = true;
   for (int slot = 0; slot < slots; ++slot) {
-    PyObject* value;
+    // The common case: no cells, nothing redacted.
+    PyObject* value = meta.plain_slots ? frame_slots[slot]
+                                       : compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
+    const bool plain = slot <= kMaxPlainSlot;  // plain bindings write the slot number in one byte
+    all_plain = all_plain && plain;
     uint64_t fp;
-    scan.is_container = false;
-    scan.prefix_items = bases[slot].items;
-    if (meta.plain_slots) {  // the common case: no cells, nothing redacted
-      value = frame_slots[slot];
-      fp = value ? values.fingerprint(value, &scan) | 1 : kUnboundFingerprint;
-    } else {
-      value = compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
-      fp = slot_fingerprint(meta, slot, value, &scan);
-    }
-    if (full ? value != nullptr : fp != fingerprints[slot]) {
-      if (!event.room_for_binding()) {
-        // Sent with the next event (the fingerprint differs from anything bound), complete.
-        fingerprints[slot] = ~fp;
-        bases[slot].items = 0;
+    if (!value) {
+      fp = kUnboundFingerprint;
+      if (full) {
+        bases[slot].items = 0;  // forget what an earlier frame left here
+        fingerprints[slot] = fp;
         continue;
       }
-      encode_binding_slot(event, meta, slot, value, scan, bases[slot], full);
-    } else if (full) {
-      bases[slot].items = 0;  // unbound: forget what an earlier frame left here
+      if (fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, plain, fp, value};
+    } else if (ValueCapture::scalar_fingerprint(value, &fp) && (meta.plain_slots || !meta.redacted[slot])) {
+      fp |= 1;
+      if (full || fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, plain, fp, value};
+    } else if (!meta.plain_slots && meta.redacted[slot]) {
+      fp = kRedactedFingerprint;
+      if (full || fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, false, fp, value};
+      all_plain = false;
+    } else {
+      ContainerScan scan;
+      scan.prefix_items = bases[slot].items;
+      fp = values.fingerprint(value, &scan) | 1;
+      if (!full && fp == fingerprints[slot]) continue;
+      scans.push_back(scan);
+      changes.items[changes.count++] = {slot, static_cast<uint32_t>(scans.size() - 1), false, fp, value};
+      all_plain = false;
     }
-    fingerprints[slot] = fp;
+  }
+  return all_plain ? 3 + kEventHeaderBytes + 2 + changes.count * kPlainBindingBytes : SIZE_MAX;
+}
+
+constexpr ContainerScan kNoScan{};
+
+// An event whose changed locals are all plain, written straight into the ring chunk, given
+// the room for `bound` (find_slot_changes()) bytes; else false, having written nothing.
+bool emit_plain_in_place(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full,
+                         const SlotChanges& changes, size_t bound) {
+  size_t room = 0;
+  uint8_t* const begin = thread.in_place_space(&room);
+  if (!begin || room < bound) return false;
+  const EventTime time = take_event_time(thread);
+  uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
+  ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
+  uint8_t* at = begin;
+  *at++ = wire::ProtoWriter::tag_byte(f::Packet::kEvent, wire::kLengthDelimited);
+  uint8_t* const length_at = at++;
+  put_event_head(at, kind, time.now - time.base, *shadow.meta, line, thread.stack.size() - 1);
+  if (full && kind == wire::EventKind::kLine) {
+    *at++ = wire::ProtoWriter::tag_byte(f::Event::kFullState, wire::kVarint);
+    *at++ = 1;
+  }
+  for (const SlotChange& change : changes) {
+    put_plain_binding(at, change.slot, change.value);
+    fingerprints[change.slot] = change.fingerprint;
+    bases[change.slot].items = 0;
+  }
+  const size_t body = static_cast<size_t>(at - length_at - 1);
+  if (body >= 0x80) {  // the bound keeps it below 2^14: one more length byte
+    std::memmove(length_at + 2, length_at + 1, body);
+    ++at;
+  }
+  wire::ProtoWriter::encode_varint(body, length_at);
+  thread.commit_in_place(static_cast<size_t>(at - begin), time.base);
+  return true;
+}
+
+// Second pass: encodes the bindings find_slot_changes() listed and records them in the shadow.
+void encode_slot_changes(EventEncoder& event, ThreadState& thread, FrameShadow& shadow, bool full,
+                         const SlotChanges& changes) {
+  const CodeMeta& meta = *shadow.meta;
+  uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
+  ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
+  auto& writer = event.writer();
+  for (const SlotChange& change : changes) {
+    const int slot = change.slot;
+    uint8_t* at = change.plain ? writer.reserve(kPlainBindingBytes) : nullptr;
+    if (at) {
+      put_plain_binding(at, slot, change.value);
+      writer.commit_reserved(at);
+      bases[slot].items = 0;
+    } else if (!event.room_for_binding()) {
+      // Sent with the next event (the fingerprint differs from anything bound), complete.
+      fingerprints[slot] = ~change.fingerprint;
+      bases[slot].items = 0;
+      continue;
+    } else {
+      const ContainerScan& scan = change.scan == kNoScanIndex ? kNoScan : thread.slot_scans[change.scan];
+      encode_binding_slot(event, meta, slot, change.value, scan, bases[slot], full);
+    }
+    fingerprints[slot] = change.fingerprint;
   }
 }
 
@@ -352,12 +519,24 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
   if (event.incomplete()) state.dict = nullptr;
 }
 
-void encode_locals(EventEncoder& event, ThreadState& thread, FrameShadow& shadow, bool full) {
-  if (!Agent::instance()->limits().capture_locals) return;
-  if (shadow.meta->fast_locals)
-    encode_fast_locals(event, thread, shadow, full);
-  else
+// An event with the frame's locals: what changed since its last event, or all of them when
+// `full`. Returns false if the event did not fit or was dropped.
+bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full) {
+  const bool capture_locals = Agent::instance()->limits().capture_locals;
+  const bool fast_locals = capture_locals && shadow.meta->fast_locals;
+  SlotChanges changes(thread, fast_locals ? shadow.meta->name_ids.size() : 0);
+  const size_t bound = !capture_locals ? 3 + kEventHeaderBytes + 2
+                       : fast_locals   ? find_slot_changes(thread, shadow, full, changes)
+                                       : SIZE_MAX;
+  if (fast_locals && bound != SIZE_MAX && emit_plain_in_place(thread, shadow, kind, line, full, changes, bound))
+    return true;
+  EventEncoder event(thread, kind, *shadow.meta, line, thread.stack.size() - 1, bound);
+  if (full && kind == wire::EventKind::kLine) event.writer().bool_field(f::Event::kFullState, true);
+  if (fast_locals)
+    encode_slot_changes(event, thread, shadow, full, changes);
+  else if (capture_locals)
     encode_dict_locals(event, shadow, full);
+  return event.commit();
 }
 
 // The shadow of `frame`, or nullptr. Frames above it were left without us seeing it (missed
@@ -448,9 +627,7 @@ void record_call(CodeMeta& meta, compat::Frame frame, int line) {
     if (!thread.announce(meta)) return;
     FrameShadow& shadow = push_frame(thread, frame, meta);
     shadow.last_line = line;
-    EventEncoder event(thread, wire::EventKind::kCall, meta, line, thread.stack.size() - 1);
-    encode_locals(event, thread, shadow, true);
-    if (!event.commit()) shadow.full_state_due = true;
+    if (!emit_with_locals(thread, shadow, wire::EventKind::kCall, line, true)) shadow.full_state_due = true;
   });
 }
 
@@ -466,11 +643,7 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
     }
     if (g_infer_exception_handled) emit_pending_handled(thread, *shadow, line);
     shadow->last_line = line;
-    const bool full = shadow->full_state_due;
-    EventEncoder event(thread, wire::EventKind::kLine, meta, line, thread.stack.size() - 1);
-    if (full) event.writer().bool_field(f::Event::kFullState, true);
-    encode_locals(event, thread, *shadow, full);
-    shadow->full_state_due = !event.commit();
+    shadow->full_state_due = !emit_with_locals(thread, *shadow, wire::EventKind::kLine, line, shadow->full_state_due);
   });
 }
 
@@ -480,7 +653,10 @@ void record_return(CodeMeta& meta, compat::Frame frame, int line, PyObject* valu
     FrameShadow* shadow = find_frame(thread, frame, meta);
     const size_t depth = shadow ? thread.stack.size() - 1 : thread.stack.size();
     if (g_sticky_frame_line && shadow && shadow->last_line > 0) line = shadow->last_line;
-    EventEncoder event(thread, wire::EventKind::kReturn, meta, line, depth);
+    uint64_t unused;
+    const bool scalar = !value || value == Py_None || ValueCapture::scalar_fingerprint(value, &unused);
+    EventEncoder event(thread, wire::EventKind::kReturn, meta, line, depth,
+                       scalar ? 3 + kEventHeaderBytes + kScalarValueBytes : SIZE_MAX);
     if (value) capture().encode(event.writer(), f::Event::kValue, value, event.value_budget());
     event.commit();
     if (shadow) pop_frame(thread);

@@ -9,6 +9,7 @@
 
 #include "compat/compat.h"
 #include "src/code_registry.h"
+#include "src/values.h"
 #include "proto/ring/writer.h"
 
 namespace pyrewind::agent {
@@ -26,6 +27,16 @@ struct ItemsShadow {
   uint64_t id = 0;          // the container's id()
   uint32_t items = 0;       // items recorded; 0: no base (not a container, or not all recorded)
   uint8_t kind = 0;         // wire::ContainerKind
+};
+
+// A fast-locals slot whose binding goes out with the event being recorded (found before the
+// event is encoded, so the event knows how large it can get).
+struct SlotChange {
+  int slot;
+  uint32_t scan;  // not plain: index of the value's fingerprint walk in ThreadState::slot_scans
+  bool plain;     // unbound, a small int or a float: a binding of known size
+  uint64_t fingerprint;
+  PyObject* value;
 };
 
 // Module-level and class-body frames keep their locals in a dict.
@@ -102,6 +113,11 @@ class ThreadState {
     return announce_code(meta);
   }
 
+  // An event written in place in the ring chunk (ring::ChunkWriter::in_place_space), so its
+  // bytes are never copied; nullptr when the thread holds no chunk.
+  uint8_t* in_place_space(size_t* size) { return writer_.in_place_space(size); }
+  void commit_in_place(size_t size, uint64_t time_base_ns) { writer_.commit_in_place(size, time_base_ns); }
+
   uint8_t* scratch() { return scratch_.get(); }
   size_t scratch_size() const { return scratch_size_; }
 
@@ -110,6 +126,8 @@ class ThreadState {
   // Parallel to `fingerprints`; never shrinks: a frame's first event is a full state, which
   // rewrites every slot's entry.
   std::vector<ItemsShadow> items_shadows;
+  std::vector<SlotChange> slot_changes;  // of the event being recorded, in a frame with many locals
+  std::vector<ContainerScan> slot_scans;
   uint64_t last_time_ns = 0;
   uint32_t clock_calls = 0;  // since the TSC clock was last recalibrated on this thread
   uint32_t calls_until_session_check = 1;  // see Agent::checks_session_in_callbacks()

@@ -268,6 +268,21 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
       items = memo->items;
       prefix_found = scan && scan->prefix_items == items;
       prefix_hash = h;
+    } else if (!limits_.call_repr &&
+               (kind == wire::ContainerKind::kList || kind == wire::ContainerKind::kTuple)) {
+      // No user code can run during this walk, so the item array and its size stay put: walk
+      // the array itself (a list local is walked at every line).
+      PyObject* const* array = kind == wire::ContainerKind::kList ? reinterpret_cast<PyListObject*>(value)->ob_item
+                                                                  : reinterpret_cast<PyTupleObject*>(value)->ob_item;
+      items = std::min<size_t>(static_cast<size_t>(length), limits_.max_items);
+      Path here{value, path};
+      size_t next = 0;
+      if (scan && scan->prefix_items && scan->prefix_items <= items) {
+        for (; next < scan->prefix_items; ++next) h = step(h, item_fingerprint(array[next], depth + 1, &here));
+        prefix_found = true;
+        prefix_hash = h;
+      }
+      for (; next < items; ++next) h = step(h, item_fingerprint(array[next], depth + 1, &here));
     } else {
       // Only a top-level walk records a prefix: the recorder's delta base has that many items.
       const size_t prefix_at = scan && scan->prefix_items ? scan->prefix_items : SIZE_MAX;

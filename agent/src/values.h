@@ -75,12 +75,20 @@ class ValueCapture {
   // Inline for the common scalars; everything else walks the value. `scan`, if given, is
   // filled when `value` is a container.
   uint64_t fingerprint(PyObject* value, ContainerScan* scan = nullptr) const {
+    uint64_t fp;
+    return scalar_fingerprint(value, &fp) ? fp : fingerprint_at(value, 0, nullptr, scan);
+  }
+  // The fingerprint of a small int or a float; false for any other value.
+  static bool scalar_fingerprint(PyObject* value, uint64_t* fp) {
     PyTypeObject* type = Py_TYPE(value);
     long long small;
-    if (type == &PyLong_Type && compat::long_small_value(value, &small))
-      return detail::step(detail::tags::kTagInt, static_cast<uint64_t>(small));
-    if (type == &PyFloat_Type) return detail::float_fingerprint(value);
-    return fingerprint_at(value, 0, nullptr, scan);
+    if (type == &PyLong_Type && compat::long_small_value(value, &small)) {
+      *fp = detail::step(detail::tags::kTagInt, static_cast<uint64_t>(small));
+      return true;
+    }
+    if (type != &PyFloat_Type) return false;
+    *fp = detail::float_fingerprint(value);
+    return true;
   }
   // Encodes `value` as a pyrewind.v1.Value in field `field`, using at most about `budget`
   // bytes of `writer`: containers and strings that would exceed it are cut and marked.

@@ -617,6 +617,50 @@ TEST(Ring, ChunkBytesParseAsPacketBatch) {
   EXPECT_EQ(sink.items[0].base, 100u);
 }
 
+// Packets written in place (short, two- and three-byte lengths, an abandoned one) frame to
+// exactly the bytes libprotobuf serialises, interleaved with appended ones.
+TEST(Ring, InPlacePacketsFrameLikeAppendedOnes) {
+  auto segment = make_segment(4, 65536);
+  ASSERT_NE(segment, nullptr);
+  ChunkWriter writer(segment->header(), 3);
+  size_t room = 1;
+  EXPECT_EQ(writer.in_place_space(&room), nullptr);  // no chunk yet
+  EXPECT_EQ(room, 0u);
+  std::vector<std::string> packets;
+  for (size_t padding : {0, 10, 200, 20000}) {
+    v1::Packet packet;
+    packet.mutable_event()->set_code_id(padding + 1);
+    if (padding) packet.mutable_event()->mutable_exception()->set_message(std::string(padding, 'x'));
+    packets.push_back(packet.SerializeAsString());
+  }
+  ASSERT_TRUE(writer.append(reinterpret_cast<const uint8_t*>(packets[0].data()), packets[0].size(), 7));
+  for (size_t i = 1; i < packets.size(); ++i) {
+    uint8_t* space = writer.in_place_space(&room);
+    ASSERT_NE(space, nullptr);
+    ASSERT_GE(room, packets[i].size());
+    std::memset(space, 0xEE, std::min<size_t>(room, 64));  // abandoned: never published
+    space = writer.in_place_space(&room);
+    std::memcpy(space, packets[i].data(), packets[i].size());
+    writer.commit_in_place(packets[i].size(), 8);
+  }
+  ChunkHeader* chunk = find_chunk(segment->header(), 3, 0);
+  ASSERT_NE(chunk, nullptr);
+  v1::PacketBatch expected;
+  for (const std::string& p : packets) expected.add_packet()->ParseFromString(p);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(payload_of(chunk)), chunk->committed.load()),
+            expected.SerializeAsString());
+  // What is left never overlaps the committed bytes and shrinks as they grow.
+  const size_t before = room;
+  uint8_t* space = writer.in_place_space(&room);
+  EXPECT_GE(space, payload_of(chunk) + chunk->committed.load());
+  EXPECT_LT(room, before);
+  writer.finish();
+  Drainer drainer(segment->header(), segment->size());
+  RecordingSink sink;
+  EXPECT_EQ(drain_all(drainer, sink), packets.size());
+  EXPECT_EQ(sink.packets(), packets);
+}
+
 TEST(Ring, ConcurrentWritersLoseNothingUncounted) {
   constexpr int kWriters = 8;
   constexpr uint64_t kRecords = 40000;

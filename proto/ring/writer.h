@@ -27,6 +27,13 @@ class ChunkWriter {
   // chunk's payload are dropped. Returns false when the packet was dropped.
   bool append(const uint8_t* packet, size_t size, uint64_t time_base_ns);
 
+  // Writing a packet in place, without a copy: the current chunk's free payload past room for
+  // the framing, or nullptr (and 0) without a chunk. Nothing is published until
+  // commit_in_place(size) frames the `size` bytes written there; a caller that changes its mind
+  // just does not commit. No other call on this writer may come between the two.
+  uint8_t* in_place_space(size_t* size);
+  void commit_in_place(size_t size, uint64_t time_base_ns);
+
   // Marks the current chunk COMPLETE so the collector can recycle it (thread exit, detach).
   void finish();
   // finish(), then never touches the segment again, since it is about to be unmapped (detach):

@@ -108,12 +108,8 @@ class ProtoWriter {
     return n;
   }
   static size_t varint_size(uint64_t value) {
-    size_t n = 1;
-    while (value >= 0x80) {
-      value >>= 7;
-      ++n;
-    }
-    return n;
+    const uint32_t bits = 64 - static_cast<uint32_t>(__builtin_clzll(value | 1));
+    return (bits * 9 + 64) / 64;  // ceil(bits / 7) without a division
   }
 
   // Direct writes for hot paths: `reserve(n)` returns the write position when at least `n`
@@ -124,7 +120,26 @@ class ProtoWriter {
   static constexpr uint8_t tag_byte(uint32_t field, WireType type) {
     return static_cast<uint8_t>((field << 3) | type);  // fields 1-15
   }
-  static void put_varint(uint8_t*& at, uint64_t value) { at += encode_varint(value, at); }
+  static void put_varint(uint8_t*& at, uint64_t value) {
+    uint8_t* out = at;  // a local: byte stores could otherwise alias the caller's pointer
+    if (value < 0x80) {  // tags, lengths, slots, small deltas: one or two bytes, no loop
+      *out = static_cast<uint8_t>(value);
+      at = out + 1;
+      return;
+    }
+    if (value < 0x4000) {
+      out[0] = static_cast<uint8_t>(value | 0x80);
+      out[1] = static_cast<uint8_t>(value >> 7);
+      at = out + 2;
+      return;
+    }
+    while (value >= 0x80) {
+      *out++ = static_cast<uint8_t>(value | 0x80);
+      value >>= 7;
+    }
+    *out++ = static_cast<uint8_t>(value);
+    at = out;
+  }
   static uint64_t zigzag(int64_t value) {
     return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
   }

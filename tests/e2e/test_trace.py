@@ -51,6 +51,7 @@ CASES = [
          options=["--max-items", "3", "--max-depth", "1", "--max-string", "8"]),
     Case("redaction", [program("redaction.py")]),
     Case("values", [program("values.py")]),
+    Case("many_locals", [program("many_locals.py")]),
     # ~15000 events: many ring chunks, so delta-encoded locals cross chunk boundaries.
     Case("many_events", [program("many_events.py"), "3000"]),
     Case("sys_exit", [program("sys_exit.py")], exit=3),
