@@ -163,6 +163,16 @@ constexpr int kMaxPlainSlot = 127;  // a one-byte slot number keeps the lengths 
   position = put_small_int_value(at, f::Binding::kValue, zigzag);
 }
 
+// A Value's float field: its tag and 8 bytes.
+[[gnu::always_inline]] inline void put_float(uint8_t*& position, double value) {
+  uint8_t* at = position;
+  *at++ = wire::ProtoWriter::tag_byte(f::Value::kFloat, wire::kFixed64);
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  for (int i = 0; i < 8; ++i) *at++ = static_cast<uint8_t>(bits >> (8 * i));
+  position = at;
+}
+
 [[gnu::always_inline]] inline void put_float_binding(uint8_t*& position, int slot, double value) {
   using W = wire::ProtoWriter;
   uint8_t* at = position;
@@ -172,10 +182,7 @@ constexpr int kMaxPlainSlot = 127;  // a one-byte slot number keeps the lengths 
   *at++ = static_cast<uint8_t>(slot);
   *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
   *at++ = 9;
-  *at++ = W::tag_byte(f::Value::kFloat, wire::kFixed64);
-  uint64_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  for (int i = 0; i < 8; ++i) *at++ = static_cast<uint8_t>(bits >> (8 * i));
+  put_float(at, value);
   position = at;
 }
 
@@ -290,7 +297,7 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
       all_plain = false;
     } else {
       ContainerScan scan;
-      scan.prefix_items = bases[slot].items;
+      scan.prefix_items = full ? 0 : bases[slot].items;
       fp = values.fingerprint(value, &scan) | 1;
       if (!full && fp == fingerprints[slot]) continue;
       scans.push_back(scan);
@@ -303,36 +310,65 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
 
 constexpr ContainerScan kNoScan{};
 
-// An event whose changed locals are all plain, written straight into the ring chunk, given
-// the room for `bound` (find_slot_changes()) bytes; else false, having written nothing.
+// An event of bounded size written straight into the thread's ring chunk: no scratch buffer,
+// no writer bookkeeping, no copy.
+class InPlaceEvent {
+ public:
+  // ok() is false when the chunk has no room for `bound` bytes; nothing is written then.
+  InPlaceEvent(ThreadState& thread, size_t bound) : thread_(thread) {
+    size_t room = 0;
+    begin_ = thread.in_place_space(&room);
+    if (!begin_ || room < bound) begin_ = nullptr;
+  }
+  bool ok() const { return begin_ != nullptr; }
+
+  // Starts the event; then write its other fields at `at`.
+  [[gnu::always_inline]] void head(wire::EventKind kind, const CodeMeta& meta, int line, size_t depth) {
+    time_ = take_event_time(thread_);
+    at = begin_;
+    *at++ = wire::ProtoWriter::tag_byte(f::Packet::kEvent, wire::kLengthDelimited);
+    length_at_ = at++;
+    put_event_head(at, kind, time_.now - time_.base, meta, line, depth);
+  }
+  [[gnu::always_inline]] void commit() {
+    const size_t body = static_cast<size_t>(at - length_at_ - 1);
+    if (body >= 0x80) {  // bounds keep events below 2^14 bytes: one more length byte
+      std::memmove(length_at_ + 2, length_at_ + 1, body);
+      ++at;
+    }
+    wire::ProtoWriter::encode_varint(body, length_at_);
+    thread_.commit_in_place(static_cast<size_t>(at - begin_), time_.base);
+  }
+
+  uint8_t* at = nullptr;
+
+ private:
+  ThreadState& thread_;
+  uint8_t* begin_;
+  uint8_t* length_at_ = nullptr;
+  EventTime time_{};
+};
+
+// An event whose changed locals are all plain, given room for `bound` (find_slot_changes())
+// bytes in the ring chunk; else false, having written nothing.
 bool emit_plain_in_place(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full,
                          const SlotChanges& changes, size_t bound) {
-  size_t room = 0;
-  uint8_t* const begin = thread.in_place_space(&room);
-  if (!begin || room < bound) return false;
-  const EventTime time = take_event_time(thread);
-  uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
-  ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
-  uint8_t* at = begin;
-  *at++ = wire::ProtoWriter::tag_byte(f::Packet::kEvent, wire::kLengthDelimited);
-  uint8_t* const length_at = at++;
-  put_event_head(at, kind, time.now - time.base, *shadow.meta, line, thread.stack.size() - 1);
+  InPlaceEvent event(thread, bound);
+  if (!event.ok()) return false;
+  event.head(kind, *shadow.meta, line, thread.stack.size() - 1);
+  uint8_t*& at = event.at;
   if (full && kind == wire::EventKind::kLine) {
     *at++ = wire::ProtoWriter::tag_byte(f::Event::kFullState, wire::kVarint);
     *at++ = 1;
   }
+  uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
+  ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
   for (const SlotChange& change : changes) {
     put_plain_binding(at, change.slot, change.value);
     fingerprints[change.slot] = change.fingerprint;
     bases[change.slot].items = 0;
   }
-  const size_t body = static_cast<size_t>(at - length_at - 1);
-  if (body >= 0x80) {  // the bound keeps it below 2^14: one more length byte
-    std::memmove(length_at + 2, length_at + 1, body);
-    ++at;
-  }
-  wire::ProtoWriter::encode_varint(body, length_at);
-  thread.commit_in_place(static_cast<size_t>(at - begin), time.base);
+  event.commit();
   return true;
 }
 
@@ -539,6 +575,11 @@ bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind 
   return event.commit();
 }
 
+void pop_frame(ThreadState& thread) {
+  thread.slots_used = thread.stack.back().fingerprint_begin;
+  thread.stack.pop_back();
+}
+
 // The shadow of `frame`, or nullptr. Frames above it were left without us seeing it (missed
 // events): drop their shadows.
 FrameShadow* find_frame(ThreadState& thread, compat::Frame frame, const CodeMeta& meta) {
@@ -546,30 +587,55 @@ FrameShadow* find_frame(ThreadState& thread, compat::Frame frame, const CodeMeta
   if (!stack.empty() && stack.back().frame == frame && stack.back().meta == &meta) return &stack.back();
   for (size_t i = stack.size(); i-- > 0;) {
     if (stack[i].frame == frame && stack[i].meta == &meta) {
-      while (stack.size() > i + 1) {
-        thread.fingerprints.resize(stack.back().fingerprint_begin);
-        stack.pop_back();
-      }
+      while (stack.size() > i + 1) pop_frame(thread);
       return &stack[i];
     }
   }
   return nullptr;
 }
 
+// The new frame's slot shadows keep whatever an earlier frame left there: its first event is a
+// full state, which writes every one of them.
 FrameShadow& push_frame(ThreadState& thread, compat::Frame frame, CodeMeta& meta) {
-  FrameShadow shadow;
+  const size_t begin = thread.slots_used;
+  thread.slots_used += meta.name_ids.size();
+  if (thread.fingerprints.size() < thread.slots_used) {
+    const size_t grown = std::max(thread.slots_used, 2 * thread.fingerprints.size());
+    thread.fingerprints.resize(grown);
+    thread.items_shadows.resize(grown);
+  }
+  FrameShadow& shadow = thread.stack.emplace_back();
   shadow.frame = frame;
   shadow.meta = &meta;
-  shadow.fingerprint_begin = static_cast<uint32_t>(thread.fingerprints.size());
-  thread.fingerprints.resize(thread.fingerprints.size() + meta.name_ids.size(), kUnboundFingerprint);
-  if (thread.items_shadows.size() < thread.fingerprints.size()) thread.items_shadows.resize(thread.fingerprints.size());
-  thread.stack.push_back(std::move(shadow));
-  return thread.stack.back();
+  shadow.fingerprint_begin = static_cast<uint32_t>(begin);
+  return shadow;
 }
 
-void pop_frame(ThreadState& thread) {
-  thread.fingerprints.resize(thread.stack.back().fingerprint_begin);
-  thread.stack.pop_back();
+// A return event whose value is absent (unwinding), None, a small int or a float, written in
+// place; else false, having written nothing.
+bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, size_t depth, PyObject* value) {
+  using W = wire::ProtoWriter;
+  long long small = 0;
+  const bool is_int = value && Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small);
+  if (value && value != Py_None && !is_int && Py_TYPE(value) != &PyFloat_Type) return false;
+  InPlaceEvent event(thread, 3 + kEventHeaderBytes + kScalarValueBytes);
+  if (!event.ok()) return false;
+  event.head(wire::EventKind::kReturn, meta, line, depth);
+  uint8_t*& at = event.at;
+  if (is_int) {
+    at = put_small_int_value(at, f::Event::kValue, W::zigzag(small));
+  } else if (value == Py_None) {
+    *at++ = W::tag_byte(f::Event::kValue, wire::kLengthDelimited);
+    *at++ = 2;
+    *at++ = W::tag_byte(f::Value::kNone, wire::kVarint);
+    *at++ = 1;
+  } else if (value) {
+    *at++ = W::tag_byte(f::Event::kValue, wire::kLengthDelimited);
+    *at++ = 9;
+    put_float(at, PyFloat_AS_DOUBLE(value));
+  }
+  event.commit();
+  return true;
 }
 
 // Under `pyrewind run`, each thread checks every so many events whether the collector asked
@@ -653,12 +719,11 @@ void record_return(CodeMeta& meta, compat::Frame frame, int line, PyObject* valu
     FrameShadow* shadow = find_frame(thread, frame, meta);
     const size_t depth = shadow ? thread.stack.size() - 1 : thread.stack.size();
     if (g_sticky_frame_line && shadow && shadow->last_line > 0) line = shadow->last_line;
-    uint64_t unused;
-    const bool scalar = !value || value == Py_None || ValueCapture::scalar_fingerprint(value, &unused);
-    EventEncoder event(thread, wire::EventKind::kReturn, meta, line, depth,
-                       scalar ? 3 + kEventHeaderBytes + kScalarValueBytes : SIZE_MAX);
-    if (value) capture().encode(event.writer(), f::Event::kValue, value, event.value_budget());
-    event.commit();
+    if (!emit_scalar_return(thread, meta, line, depth, value)) {
+      EventEncoder event(thread, wire::EventKind::kReturn, meta, line, depth);
+      if (value) capture().encode(event.writer(), f::Event::kValue, value, event.value_budget());
+      event.commit();
+    }
     if (shadow) pop_frame(thread);
   });
 }

@@ -89,7 +89,8 @@ ThreadState* ThreadState::create_current() {
 ThreadState::ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size)
     : writer_(segment, writer_id), scratch_(new (std::nothrow) uint8_t[scratch_size]), scratch_size_(scratch_size) {
   stack.reserve(64);
-  fingerprints.reserve(1024);
+  fingerprints.resize(1024);
+  items_shadows.resize(1024);
   std::lock_guard<std::mutex> lock(g_registry_mutex);
   next_ = g_registry;
   if (g_registry) g_registry->previous_ = this;
@@ -132,7 +133,7 @@ void ThreadState::restart_all() {
   for (ThreadState* state = g_registry; state; state = state->next_) {
     if (state->closed_) continue;
     state->stack.clear();
-    state->fingerprints.clear();
+    state->slots_used = 0;
   }
 }
 

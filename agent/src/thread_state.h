@@ -122,10 +122,12 @@ class ThreadState {
   size_t scratch_size() const { return scratch_size_; }
 
   std::vector<FrameShadow> stack;
+  // Per-slot shadows of the frames on `stack`, the first `slots_used` entries. They never
+  // shrink and a pushed frame's entries are not cleared: a frame's first event is a full state,
+  // which rewrites every one of its entries.
   std::vector<uint64_t> fingerprints;
-  // Parallel to `fingerprints`; never shrinks: a frame's first event is a full state, which
-  // rewrites every slot's entry.
-  std::vector<ItemsShadow> items_shadows;
+  std::vector<ItemsShadow> items_shadows;  // parallel to `fingerprints`
+  size_t slots_used = 0;
   std::vector<SlotChange> slot_changes;  // of the event being recorded, in a frame with many locals
   std::vector<ContainerScan> slot_scans;
   uint64_t last_time_ns = 0;

@@ -26,7 +26,6 @@ namespace pyrewind::ring {
 
 namespace {
 
-constexpr uint8_t kPacketTag = 0x0A;  // PacketBatch.packet: field 1, wire type 2 (length-delimited)
 // While the ring is full, rescan it only every so many records (doubling while it stays full):
 // a scan touches one cache line (and page) per chunk, far more than encoding a record costs.
 // A thread with few events must not lose many seconds of them to the back-off, so a scan is
@@ -35,10 +34,6 @@ constexpr uint8_t kPacketTag = 0x0A;  // PacketBatch.packet: field 1, wire type 
 constexpr uint32_t kMinBackoff = 64;
 constexpr uint32_t kMaxBackoff = 1024;
 constexpr uint64_t kBackoffNs = 20000;
-// An in-place packet starts after its tag and a one-byte length, and keeps room for two more
-// length bytes: a packet of 128 bytes or more (rare) is moved up by those when framed.
-constexpr size_t kInPlaceFrame = 2;
-constexpr size_t kInPlaceLengthSlack = 2;
 
 }  // namespace
 
@@ -77,28 +72,6 @@ bool ChunkWriter::append(const uint8_t* packet, size_t size, uint64_t time_base_
     }
   }
   return append_slow(packet, size, time_base_ns);
-}
-
-uint8_t* ChunkWriter::in_place_space(size_t* size) {
-  const size_t overhead = kInPlaceFrame + kInPlaceLengthSlack;
-  if (chunk_ == nullptr || capacity_ - used_ <= overhead) {
-    *size = 0;
-    return nullptr;
-  }
-  // Packets are bounded below 2^21 bytes here, so the length takes at most three bytes.
-  *size = std::min<size_t>(capacity_ - used_ - overhead, (size_t{1} << 21) - 1);
-  return payload_ + used_ + kInPlaceFrame;
-}
-
-void ChunkWriter::commit_in_place(size_t size, uint64_t time_base_ns) {
-  last_time_base_ns_ = time_base_ns;
-  uint8_t* frame = payload_ + used_;
-  const size_t extra = wire::ProtoWriter::varint_size(size) - 1;
-  if (extra != 0) std::memmove(frame + kInPlaceFrame + extra, frame + kInPlaceFrame, size);
-  frame[0] = kPacketTag;
-  wire::ProtoWriter::encode_varint(size, frame + 1);
-  used_ += static_cast<uint32_t>(kInPlaceFrame + extra + size);
-  chunk_->committed.store(used_, std::memory_order_release);
 }
 
 bool ChunkWriter::append_slow(const uint8_t* packet, size_t size, uint64_t time_base_ns) {

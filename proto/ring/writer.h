@@ -3,8 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "proto/ring/layout.h"
+#include "proto/wire/proto_writer.h"
 
 namespace pyrewind::ring {
 
@@ -15,6 +17,13 @@ namespace pyrewind::ring {
 // to one ChunkWriter for the life of the segment: its chunks are numbered from 0, and the
 // collector rejects a second series under the same id as replayed chunks.
 class ChunkWriter {
+  static constexpr uint8_t kPacketTag = 0x0A;  // PacketBatch.packet: field 1, wire type 2
+  // An in-place packet starts after its tag and a one-byte length, and keeps room for two more
+  // length bytes: a packet of 128 bytes or more (rare) is moved up by those when framed.
+  static constexpr size_t kInPlaceFrame = 2;
+  static constexpr size_t kInPlaceLengthSlack = 2;
+  static constexpr size_t kMaxInPlacePacket = (size_t{1} << 21) - 1;
+
  public:
   ChunkWriter(SegmentHeader* segment, uint32_t writer_id);
   ~ChunkWriter();  // finish()
@@ -31,8 +40,27 @@ class ChunkWriter {
   // the framing, or nullptr (and 0) without a chunk. Nothing is published until
   // commit_in_place(size) frames the `size` bytes written there; a caller that changes its mind
   // just does not commit. No other call on this writer may come between the two.
-  uint8_t* in_place_space(size_t* size);
-  void commit_in_place(size_t size, uint64_t time_base_ns);
+  uint8_t* in_place_space(size_t* size) {
+    constexpr size_t kOverhead = kInPlaceFrame + kInPlaceLengthSlack;
+    if (chunk_ == nullptr || capacity_ - used_ <= kOverhead) {
+      *size = 0;
+      return nullptr;
+    }
+    // Packets are bounded below 2^21 bytes here, so the length takes at most three bytes.
+    const size_t room = capacity_ - used_ - kOverhead;
+    *size = room < kMaxInPlacePacket ? room : kMaxInPlacePacket;
+    return payload_ + used_ + kInPlaceFrame;
+  }
+  void commit_in_place(size_t size, uint64_t time_base_ns) {
+    last_time_base_ns_ = time_base_ns;
+    uint8_t* frame = payload_ + used_;
+    const size_t extra = wire::ProtoWriter::varint_size(size) - 1;
+    if (extra != 0) std::memmove(frame + kInPlaceFrame + extra, frame + kInPlaceFrame, size);
+    frame[0] = kPacketTag;
+    wire::ProtoWriter::encode_varint(size, frame + 1);
+    used_ += static_cast<uint32_t>(kInPlaceFrame + extra + size);
+    chunk_->committed.store(used_, std::memory_order_release);
+  }
 
   // Marks the current chunk COMPLETE so the collector can recycle it (thread exit, detach).
   void finish();
