@@ -58,22 +58,13 @@ struct EventTime {
   return {base, now};
 }
 
-// Everything one event needs; encodes in place in the thread's ring chunk or into its scratch
-// buffer, which ThreadState::commit copies into a chunk.
+// Everything one event needs; encodes into the thread's scratch buffer, which ThreadState::commit
+// copies into a ring chunk. (Encoding events of unbounded size in place in the chunk measured
+// slower: see InPlaceEvent for those of bounded size.)
 class EventEncoder {
  public:
-  // `size_bound`: what the event can take at most, if known.
-  EventEncoder(ThreadState& thread, wire::EventKind kind, const CodeMeta& meta, int line, size_t depth,
-               size_t size_bound = SIZE_MAX)
+  EventEncoder(ThreadState& thread, wire::EventKind kind, const CodeMeta& meta, int line, size_t depth)
       : thread_(thread), writer_(thread.scratch(), thread.scratch_size()) {
-    // In place in the ring chunk, without the copy, when the chunk has the room the scratch
-    // buffer gives or the room the event can take: the same bytes either way.
-    size_t room = 0;
-    uint8_t* space = thread.in_place_space(&room);
-    if (space && (room >= thread.scratch_size() || room >= size_bound)) {
-      writer_ = wire::ProtoWriter(space, std::min(room, thread.scratch_size()));
-      in_place_ = true;
-    }
     const EventTime time = take_event_time(thread);
     time_base_ = time.base;
     event_ = writer_.begin_nested(f::Packet::kEvent);
@@ -105,9 +96,7 @@ class EventEncoder {
   bool commit() {
     writer_.end_nested(event_);
     if (writer_.overflowed()) return false;
-    if (!in_place_) return thread_.commit(writer_.size(), time_base_);
-    thread_.commit_in_place(writer_.size(), time_base_);
-    return true;
+    return thread_.commit(writer_.size(), time_base_);
   }
 
  private:
@@ -115,7 +104,6 @@ class EventEncoder {
   wire::ProtoWriter writer_;
   wire::ProtoWriter::Nested event_;
   uint64_t time_base_ = 0;
-  bool in_place_ = false;
   bool incomplete_ = false;
 };
 
@@ -564,9 +552,8 @@ bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind 
   const size_t bound = !capture_locals ? 3 + kEventHeaderBytes + 2
                        : fast_locals   ? find_slot_changes(thread, shadow, full, changes)
                                        : SIZE_MAX;
-  if (fast_locals && bound != SIZE_MAX && emit_plain_in_place(thread, shadow, kind, line, full, changes, bound))
-    return true;
-  EventEncoder event(thread, kind, *shadow.meta, line, thread.stack.size() - 1, bound);
+  if (bound != SIZE_MAX && emit_plain_in_place(thread, shadow, kind, line, full, changes, bound)) return true;
+  EventEncoder event(thread, kind, *shadow.meta, line, thread.stack.size() - 1);
   if (full && kind == wire::EventKind::kLine) event.writer().bool_field(f::Event::kFullState, true);
   if (fast_locals)
     encode_slot_changes(event, thread, shadow, full, changes);
