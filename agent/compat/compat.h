@@ -179,6 +179,17 @@ inline PyObject* code_qualified_name(PyCodeObject* code) {
 
 inline bool code_uses_fast_locals(PyCodeObject* code) { return (code->co_flags & CO_OPTIMIZED) != 0; }
 
+// The line of a LINE event (3.9-3.11 trace function). 3.9's PyFrame_GetLineNumber scans the
+// line table from the start on every call (a cost that grows with the function), but the
+// interpreter has just stored the event's line in f_lineno; later versions answer from there.
+inline int line_event_line(PyFrameObject* frame) {
+#if PY_VERSION_HEX < 0x030A0000
+  return frame->f_lineno;
+#else
+  return PyFrame_GetLineNumber(frame);
+#endif
+}
+
 // Stops line events for one frame (3.9-3.11 trace function only): used for filtered-out code.
 inline void frame_disable_line_events(PyFrameObject* frame) { frame->f_trace_lines = 0; }
 

@@ -38,7 +38,7 @@ int trace_function(PyObject*, PyFrameObject* frame_object, int what, PyObject* a
     if (what == PyTrace_CALL || what == PyTrace_LINE) compat::frame_disable_line_events(frame_object);
     return 0;
   }
-  const int line = PyFrame_GetLineNumber(frame_object);
+  const int line = what == PyTrace_LINE ? compat::line_event_line(frame_object) : PyFrame_GetLineNumber(frame_object);
   switch (what) {
     case PyTrace_CALL:
       record_call(*meta, frame, line);
