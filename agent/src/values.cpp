@@ -15,6 +15,7 @@ namespace {
 constexpr uint32_t kMaxExactIntBits = 1024;
 constexpr Py_ssize_t kHashOnceChars = 4096;
 constexpr size_t kItemReserve = 64;  // bytes kept free to close open messages after a cut
+constexpr size_t kSmallIntItemBytes = 13;  // a Value with a small int: tag, length, tag, varint
 
 using detail::step;
 using namespace detail::tags;
@@ -428,6 +429,8 @@ void ValueCapture::encode_container(wire::ProtoWriter& writer, PyObject* value, 
   } else {
     Path here{value, path};
     bool cut = false;
+    const size_t small_ints_end =
+        limits_.call_repr ? reused_items : encode_small_int_items(writer, value, kind, reused_items, budget_end);
     size_t visited = for_each_item(
         value, kind, limits_.max_items,
         [&](PyObject* item, PyObject* dict_value) {
@@ -441,7 +444,7 @@ void ValueCapture::encode_container(wire::ProtoWriter& writer, PyObject* value, 
             encode_at(writer, f::Container::kItems, dict_value, depth + 1, &here, budget_end);
           return true;
         },
-        reused_items);
+        small_ints_end);
     if (cut) {
       --visited;  // the item that did not fit was not written
       cut_by_budget_ = true;
@@ -450,6 +453,29 @@ void ValueCapture::encode_container(wire::ProtoWriter& writer, PyObject* value, 
   }
   if (truncated) writer.bool_field(f::Container::kTruncated, true);
   writer.end_nested(container);
+}
+
+size_t ValueCapture::encode_small_int_items(wire::ProtoWriter& writer, PyObject* value, wire::ContainerKind kind,
+                                            size_t first, size_t budget_end) const {
+  if (kind != wire::ContainerKind::kList && kind != wire::ContainerKind::kTuple) return first;
+  PyObject* const* array = kind == wire::ContainerKind::kList ? reinterpret_cast<PyListObject*>(value)->ob_item
+                                                              : reinterpret_cast<PyTupleObject*>(value)->ob_item;
+  const size_t end = std::min<size_t>(static_cast<size_t>(container_length(value, kind)), limits_.max_items);
+  if (first >= end) return first;
+  // Within this, the per-item budget check of encode_container passes for every item.
+  const size_t most = (end - first) * kSmallIntItemBytes;
+  if (writer.size() + kItemReserve + most > budget_end) return first;
+  uint8_t* at = writer.reserve(most);
+  if (!at) return first;
+  size_t next = first;
+  for (; next < end; ++next) {
+    PyObject* item = array[next];
+    long long small;
+    if (Py_TYPE(item) != &PyLong_Type || !compat::long_small_value(item, &small)) break;
+    at = put_small_int_value(at, f::Container::kItems, wire::ProtoWriter::zigzag(small));
+  }
+  writer.commit_reserved(at);
+  return next;
 }
 
 void ValueCapture::encode_object(wire::ProtoWriter& writer, PyObject* value, size_t budget_end) const {

@@ -135,6 +135,10 @@ class ValueCapture {
   void encode_container(wire::ProtoWriter& writer, PyObject* value, uint32_t depth, const Path* path,
                         size_t budget_end, uint32_t reused_items) const;
   void encode_object(wire::ProtoWriter& writer, PyObject* value, size_t budget_end) const;
+  // Writes the run of small-int items of a list or tuple from item `first` when the budget holds
+  // them all (no user code runs: not with --repr); returns the index of the first item left.
+  size_t encode_small_int_items(wire::ProtoWriter& writer, PyObject* value, wire::ContainerKind kind, size_t first,
+                                size_t budget_end) const;
 
   const CaptureLimits& limits_;
   mutable std::array<DictMemo, kDictMemoSlots> dict_memo_{};
