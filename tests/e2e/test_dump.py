@@ -129,11 +129,13 @@ def all_parked(interp, target):
     def parked(snapshot):
         threads = by_native_id(snapshot)
         spinner = threads.get(target.threads.get("spinner"))
-        # The spinner holds the GIL but for a moment now and then (a parked thread wakes to
-        # check its timeout, or the spinner is preempted on a loaded machine): wait for it too.
+        # The spinner holds the GIL but for a moment now and then, and a parked thread is not
+        # idle for that moment (it wakes to check its timeout, or the spinner is preempted on a
+        # loaded machine): wait for a snapshot without such a moment too.
         return spinner is not None and spinner["holds_gil"] and all(
             label in target.threads and target.threads[label] in threads
             and shape(interp, threads[target.threads[label]]["frames"]) == stack
+            and threads[target.threads[label]]["state"] == "idle"
             for label, stack in expected.items())
     return parked
 
