@@ -20,6 +20,10 @@ constexpr uint64_t kRedactedFingerprint = 0x5ed5ed5ed5ed5edULL;
 constexpr size_t kEventReserve = 64;
 constexpr size_t kEventHeaderBytes = 48;  // kind, time delta, code id, line, depth: tags + varints
 constexpr size_t kScalarValueBytes = 16;  // a Value field holding None, a small int or a float
+// In place: the Packet's event tag, a length of up to two bytes, the head, a full-state flag.
+constexpr size_t kInPlaceHeadBytes = 3 + kEventHeaderBytes + 2;
+// Bounds below 2^14 keep an in-place event's length within two bytes.
+constexpr size_t kMaxInPlaceEventBytes = (size_t{1} << 14) - 1;
 // A binding is only started with this much room left; the rest wait for the frame's next event.
 constexpr size_t kBindingReserve = 512;
 
@@ -138,7 +142,6 @@ void encode_binding_value(wire::ProtoWriter& writer, size_t budget, PyObject* va
 // Bindings of a slot to the values most locals hold, written without nested-length patching
 // (the same bytes as the general path). Each needs at most kPlainBindingBytes.
 constexpr size_t kPlainBindingBytes = 24;
-constexpr int kMaxPlainSlot = 127;  // a one-byte slot number keeps the lengths one byte
 
 [[gnu::always_inline]] inline void put_small_int_binding(uint8_t*& position, int slot, long long small) {
   using W = wire::ProtoWriter;
@@ -165,9 +168,10 @@ constexpr int kMaxPlainSlot = 127;  // a one-byte slot number keeps the lengths 
   using W = wire::ProtoWriter;
   uint8_t* at = position;
   *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
-  *at++ = 13;  // slot tag and number, value tag and length, 9: float tag and 8 bytes
+  // Slot tag and number, value tag and length, 9: float tag and 8 bytes.
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + 9);
   *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
-  *at++ = static_cast<uint8_t>(slot);
+  W::put_varint(at, static_cast<uint32_t>(slot));
   *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
   *at++ = 9;
   put_float(at, value);
@@ -178,9 +182,9 @@ constexpr int kMaxPlainSlot = 127;  // a one-byte slot number keeps the lengths 
   using W = wire::ProtoWriter;
   uint8_t* at = position;
   *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
-  *at++ = 4;
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2);
   *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
-  *at++ = static_cast<uint8_t>(slot);
+  W::put_varint(at, static_cast<uint32_t>(slot));
   *at++ = W::tag_byte(f::Binding::kUnbound, wire::kVarint);
   *at++ = 1;
   position = at;
@@ -197,30 +201,13 @@ constexpr int kMaxPlainSlot = 127;  // a one-byte slot number keeps the lengths 
     put_small_int_binding(at, slot, small);
 }
 
-// The most common binding, a small int in a slot.
-bool encode_small_int_binding(wire::ProtoWriter& writer, int slot, PyObject* value) {
-  long long small;
-  if (Py_TYPE(value) != &PyLong_Type || !compat::long_small_value(value, &small)) return false;
-  uint8_t* at = writer.reserve(kPlainBindingBytes);
-  if (!at) return false;
-  put_small_int_binding(at, slot, small);
-  writer.commit_reserved(at);
-  return true;
-}
-
+// A slot bound to a value that is not plain (put_plain_binding): redacted, or walked into `scan`.
 void encode_binding_slot(EventEncoder& event, const CodeMeta& meta, int slot, PyObject* value,
                          const ContainerScan& scan, ItemsShadow& base, bool full) {
   auto& writer = event.writer();
-  if (value && !meta.redacted[slot] && encode_small_int_binding(writer, slot, value)) {
-    base.items = 0;
-    return;
-  }
   auto binding = writer.begin_nested(f::Event::kLocals);
   writer.varint_field(f::Binding::kSlot, static_cast<uint32_t>(slot));
-  if (!value) {
-    writer.bool_field(f::Binding::kUnbound, true);
-    base.items = 0;
-  } else if (meta.redacted[slot]) {
+  if (meta.redacted[slot]) {
     capture().encode_redacted(writer, f::Binding::kValue);
     base.items = 0;
   } else {
@@ -265,8 +252,6 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
     // The common case: no cells, nothing redacted.
     PyObject* value = meta.plain_slots ? frame_slots[slot]
                                        : compat::frame_local_value(shadow.frame, code, slot, meta.kinds[slot]);
-    const bool plain = slot <= kMaxPlainSlot;  // plain bindings write the slot number in one byte
-    all_plain = all_plain && plain;
     uint64_t fp;
     if (!value) {
       fp = kUnboundFingerprint;
@@ -275,10 +260,10 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
         fingerprints[slot] = fp;
         continue;
       }
-      if (fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, plain, fp, value};
+      if (fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, true, fp, value};
     } else if (ValueCapture::scalar_fingerprint(value, &fp) && (meta.plain_slots || !meta.redacted[slot])) {
       fp |= 1;
-      if (full || fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, plain, fp, value};
+      if (full || fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, true, fp, value};
     } else if (!meta.plain_slots && meta.redacted[slot]) {
       fp = kRedactedFingerprint;
       if (full || fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, false, fp, value};
@@ -293,7 +278,7 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
       all_plain = false;
     }
   }
-  return all_plain ? 3 + kEventHeaderBytes + 2 + changes.count * kPlainBindingBytes : SIZE_MAX;
+  return all_plain ? kInPlaceHeadBytes + changes.count * kPlainBindingBytes : SIZE_MAX;
 }
 
 constexpr ContainerScan kNoScan{};
@@ -302,11 +287,12 @@ constexpr ContainerScan kNoScan{};
 // no writer bookkeeping, no copy.
 class InPlaceEvent {
  public:
-  // ok() is false when the chunk has no room for `bound` bytes; nothing is written then.
+  // ok() is false when the chunk has no room for `bound` bytes, or `bound` is too large to be
+  // written in place; nothing is written then.
   InPlaceEvent(ThreadState& thread, size_t bound) : thread_(thread) {
     size_t room = 0;
     begin_ = thread.in_place_space(&room);
-    if (!begin_ || room < bound) begin_ = nullptr;
+    if (!begin_ || room < bound || bound > kMaxInPlaceEventBytes) begin_ = nullptr;
   }
   bool ok() const { return begin_ != nullptr; }
 
@@ -320,7 +306,7 @@ class InPlaceEvent {
   }
   [[gnu::always_inline]] void commit() {
     const size_t body = static_cast<size_t>(at - length_at_ - 1);
-    if (body >= 0x80) {  // bounds keep events below 2^14 bytes: one more length byte
+    if (body >= 0x80) {  // below kMaxInPlaceEventBytes: one more length byte
       std::memmove(length_at_ + 2, length_at_ + 1, body);
       ++at;
     }
@@ -549,7 +535,7 @@ bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind 
   const bool capture_locals = Agent::instance()->limits().capture_locals;
   const bool fast_locals = capture_locals && shadow.meta->fast_locals;
   SlotChanges changes(thread, fast_locals ? shadow.meta->name_ids.size() : 0);
-  const size_t bound = !capture_locals ? 3 + kEventHeaderBytes + 2
+  const size_t bound = !capture_locals ? kInPlaceHeadBytes
                        : fast_locals   ? find_slot_changes(thread, shadow, full, changes)
                                        : SIZE_MAX;
   if (bound != SIZE_MAX && emit_plain_in_place(thread, shadow, kind, line, full, changes, bound)) return true;
@@ -605,7 +591,7 @@ bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, siz
   long long small = 0;
   const bool is_int = value && Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small);
   if (value && value != Py_None && !is_int && Py_TYPE(value) != &PyFloat_Type) return false;
-  InPlaceEvent event(thread, 3 + kEventHeaderBytes + kScalarValueBytes);
+  InPlaceEvent event(thread, kInPlaceHeadBytes + kScalarValueBytes);
   if (!event.ok()) return false;
   event.head(wire::EventKind::kReturn, meta, line, depth);
   uint8_t*& at = event.at;

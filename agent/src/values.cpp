@@ -90,6 +90,12 @@ size_t for_each_item(PyObject* value, wire::ContainerKind kind, size_t limit, Vi
   return count;
 }
 
+// The item array of an exact list or tuple.
+PyObject* const* sequence_items(PyObject* value, wire::ContainerKind kind) {
+  return kind == wire::ContainerKind::kList ? reinterpret_cast<PyListObject*>(value)->ob_item
+                                            : reinterpret_cast<PyTupleObject*>(value)->ob_item;
+}
+
 Py_ssize_t container_length(PyObject* value, wire::ContainerKind kind) {
   switch (kind) {
     case wire::ContainerKind::kList: return PyList_GET_SIZE(value);
@@ -273,8 +279,7 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
                (kind == wire::ContainerKind::kList || kind == wire::ContainerKind::kTuple)) {
       // No user code can run during this walk, so the item array and its size stay put: walk
       // the array itself (a list local is walked at every line).
-      PyObject* const* array = kind == wire::ContainerKind::kList ? reinterpret_cast<PyListObject*>(value)->ob_item
-                                                                  : reinterpret_cast<PyTupleObject*>(value)->ob_item;
+      PyObject* const* array = sequence_items(value, kind);
       items = std::min<size_t>(static_cast<size_t>(length), limits_.max_items);
       Path here{value, path};
       size_t next = 0;
@@ -458,8 +463,7 @@ void ValueCapture::encode_container(wire::ProtoWriter& writer, PyObject* value, 
 size_t ValueCapture::encode_small_int_items(wire::ProtoWriter& writer, PyObject* value, wire::ContainerKind kind,
                                             size_t first, size_t budget_end) const {
   if (kind != wire::ContainerKind::kList && kind != wire::ContainerKind::kTuple) return first;
-  PyObject* const* array = kind == wire::ContainerKind::kList ? reinterpret_cast<PyListObject*>(value)->ob_item
-                                                              : reinterpret_cast<PyTupleObject*>(value)->ob_item;
+  PyObject* const* array = sequence_items(value, kind);
   const size_t end = std::min<size_t>(static_cast<size_t>(container_length(value, kind)), limits_.max_items);
   if (first >= end) return first;
   // Within this, the per-item budget check of encode_container passes for every item.

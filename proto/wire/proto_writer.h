@@ -122,17 +122,6 @@ class ProtoWriter {
   }
   static void put_varint(uint8_t*& at, uint64_t value) {
     uint8_t* out = at;  // a local: byte stores could otherwise alias the caller's pointer
-    if (value < 0x80) {  // tags, lengths, slots, small deltas: one or two bytes, no loop
-      *out = static_cast<uint8_t>(value);
-      at = out + 1;
-      return;
-    }
-    if (value < 0x4000) {
-      out[0] = static_cast<uint8_t>(value | 0x80);
-      out[1] = static_cast<uint8_t>(value >> 7);
-      at = out + 2;
-      return;
-    }
     while (value >= 0x80) {
       *out++ = static_cast<uint8_t>(value | 0x80);
       value >>= 7;
