@@ -33,6 +33,16 @@ PythonProcess fail(PythonProcess process, PreflightStatus status, std::string me
   return process;
 }
 
+// A process not ready to attach to yet is worth waiting for while it is alive and young.
+bool still_starting(pid_t pid) {
+  const double age = process_age_seconds(pid);
+  return age >= 0 && age <= kStartupSeconds && process_alive(pid);
+}
+
+PythonProcess fail_exiting(const PythonProcess& process, const std::string& pid_text) {
+  return fail(process, PreflightStatus::kExiting, "process " + pid_text + " is exiting; nothing left to record");
+}
+
 bool has_cap_sys_ptrace(const ProcessStatus& status) { return (status.cap_effective >> kCapSysPtrace) & 1; }
 
 std::string comm(pid_t pid) {
@@ -211,8 +221,7 @@ PythonProcess preflight(pid_t pid) {
   process.uid = status->uids[1];
   process.gid = status->gids[1];
   process.groups = status->groups;
-  if (status->state == 'Z' || status->state == 'X')
-    return fail(process, PreflightStatus::kExiting, "process " + pid_text + " is exiting; nothing left to record");
+  if (status->state == 'Z' || status->state == 'X') return fail_exiting(process, pid_text);
   if (status->state == 'T')
     return fail(process, PreflightStatus::kStopped,
                 "process " + pid_text + " is stopped (SIGSTOP); resume it with `kill -CONT " + pid_text +
@@ -250,12 +259,11 @@ PythonProcess preflight(pid_t pid) {
   auto maps = read_maps(pid, &error);
   // A process that has just exec'd is still loading its libraries: wait for that (bounded by
   // its age) rather than call it "not Python" or fail to find its C library.
-  while (maps && !libc_code_mapped(*maps)) {
-    const double age = process_age_seconds(pid);
-    if (age < 0 || age > kStartupSeconds) break;
+  while (maps && !libc_code_mapped(*maps) && still_starting(pid)) {
     usleep(2000);
     maps = read_maps(pid, &error);
   }
+  if (!process_alive(pid)) return fail_exiting(process, pid_text);
   if (!maps)
     return fail(process, error == EACCES ? PreflightStatus::kPermissionDenied : PreflightStatus::kNoProcess,
                 "cannot read /proc/" + pid_text + "/maps: " + std::strerror(error));
@@ -271,11 +279,8 @@ PythonProcess preflight(pid_t pid) {
                     ") is not a Python process: no CPython interpreter in it");
   // A process that has just started may not have written its version banner yet: retry while
   // it is young, as for the libraries above.
-  while (!read_python_version(pid, *image, &process)) {
-    const double age = process_age_seconds(pid);
-    if (age < 0 || age > kStartupSeconds) break;
-    usleep(2000);
-  }
+  while (!read_python_version(pid, *image, &process) && still_starting(pid)) usleep(2000);
+  if (process.major == 0 && !process_alive(pid)) return fail_exiting(process, pid_text);
   if (process.major == 0)
     return fail(process, PreflightStatus::kUnknownVersion,
                 "cannot tell the Python version of process " + pid_text + " (" + process.image +

@@ -1,6 +1,7 @@
 #include "injector/attach/proc_info.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -122,6 +123,12 @@ bool libc_code_mapped(const std::vector<Mapping>& maps) {
 
 char thread_state(pid_t pid, pid_t tid) {
   return state_of(proc_dir(pid) + "/task/" + std::to_string(tid) + "/stat");
+}
+
+bool process_alive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  const char state = thread_state(pid, pid);
+  return state != 'Z' && state != 'X';
 }
 
 std::vector<pid_t> thread_ids(pid_t pid) {

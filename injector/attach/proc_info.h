@@ -50,6 +50,9 @@ bool libc_code_mapped(const std::vector<Mapping>& maps);
 // The scheduler state of one thread ('?' if it is gone).
 char thread_state(pid_t pid, pid_t tid);
 
+// False when the process is gone or a zombie: reading it can only fail from now on.
+bool process_alive(pid_t pid);
+
 // The threads of `pid` (ids from /proc/PID/task), main thread first.
 std::vector<pid_t> thread_ids(pid_t pid);
 

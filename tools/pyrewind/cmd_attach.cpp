@@ -278,7 +278,7 @@ int attach_command(const AttachOptions& options) {
             std::chrono::duration<double, std::milli>(injected.elapsed).count(), options.output.c_str(),
             options.duration_seconds > 0 ? "" : " until Ctrl-C");
     }
-    if (!process_alive(pid)) {
+    if (!injector::process_alive(pid)) {
       target_exited = true;
       return true;
     }

@@ -77,7 +77,7 @@ class Descendants {
         ++it;
         continue;
       }
-      if (process_alive(it->first)) ++counts->dropped;
+      if (injector::process_alive(it->first)) ++counts->dropped;
       it = processes_.erase(it);
     }
   }
@@ -158,7 +158,7 @@ int sample_process(const SampleOptions& options) {
   while (!stop_requested() && (!deadline || monotonic_ns() < deadline) && !writer->failed()) {
     if (descendants) descendants->sample(recorder, start_ns, &counts);
     if (!sample_once(reader, recorder, native.get(), 0, start_ns, &counts)) {
-      if (!process_alive(pid)) {
+      if (!injector::process_alive(pid)) {
         exited = true;
         break;
       }
@@ -243,7 +243,7 @@ int sample_program(const SampleOptions& options, int* kill_signal) {
       if (descendants) descendants->sample(*recorder, start_ns, &counts);
       if (sample_once(*reader, *recorder, native.get(), 0, start_ns, &counts))
         sampled = true;
-      else if (sampled && process_alive(pid))
+      else if (sampled && injector::process_alive(pid))
         ++counts.dropped;
     }
     if (writer)

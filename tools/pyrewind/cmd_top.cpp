@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "injector/attach/proc_info.h"
 #include "injector/inspect/python_process.h"
 #include "injector/inspect/python_stacks.h"
 #include "tools/pyrewind/commands.h"
@@ -121,7 +122,7 @@ int top_command(const TopOptions& options) {
     std::string error;
     if (reader.read(stack_options, &snapshot, &error))
       view.add(snapshot);
-    else if (process_alive(pid))
+    else if (injector::process_alive(pid))
       view.add_dropped();
     else
       exited = true;

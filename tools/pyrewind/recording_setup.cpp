@@ -15,6 +15,7 @@
 
 #include "collector/src/packet_validator.h"
 #include "collector/src/session.h"
+#include "injector/attach/proc_info.h"
 #include "proto/recording/format.h"
 
 #ifndef PYREWIND_VERSION
@@ -367,7 +368,7 @@ void LiveSampler::poll() {
   if (now < next_sample_ns_) return;
   // A late tick is taken at once; whole periods missed are skipped, not caught up.
   next_sample_ns_ = std::max(next_sample_ns_ + period_ns_, now);
-  if (!sample_once(*reader_, *recorder_, nullptr, 0, header_.start_monotonic_ns, &counts_) && process_alive(pid_))
+  if (!sample_once(*reader_, *recorder_, nullptr, 0, header_.start_monotonic_ns, &counts_) && injector::process_alive(pid_))
     ++counts_.dropped;
 }
 

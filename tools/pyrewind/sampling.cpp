@@ -79,12 +79,6 @@ void Ticker::wait() {
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr);
 }
 
-bool process_alive(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  const char state = injector::thread_state(pid, pid);
-  return state != 'Z' && state != 'X';
-}
-
 std::vector<pid_t> descendant_pids(pid_t root) {
   std::multimap<pid_t, pid_t> children;  // parent -> child
   if (DIR* proc = opendir("/proc")) {

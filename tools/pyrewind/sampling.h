@@ -54,9 +54,6 @@ inline bool is_idle(const inspect::ThreadStack& thread) {
   return thread.os_state != 'R' && thread.os_state != '?';
 }
 
-// False when the process is gone or a zombie: reading it can only fail from now on.
-bool process_alive(pid_t pid);
-
 // The processes descended from `root` (its children, theirs, ...), from /proc.
 std::vector<pid_t> descendant_pids(pid_t root);
 
