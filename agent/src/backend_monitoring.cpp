@@ -40,7 +40,7 @@ PyObject* disable() {
 
 // Resolves the callback's code object and the frame that runs it. Returns nullptr for code the
 // agent does not trace (and sets `*filtered`).
-CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* frame, bool* filtered) {
+[[gnu::always_inline]] inline CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* frame, bool* filtered) {
   *filtered = false;
   Agent* agent = Agent::instance();
   if (nargs < 1 || !PyCode_Check(args[0]) || !agent->tracing()) {
@@ -105,7 +105,7 @@ bool enable_local_events(CodeMeta& meta) {
 }
 
 PyObject* on_py_start(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (filtered) return disable();
@@ -121,7 +121,7 @@ PyObject* on_py_start(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 // PY_RESUME and PY_THROW: a generator or coroutine continues. PY_RESUME is global too, so a
 // generator suspended when tracing started (attach) is instrumented when it resumes.
 PyObject* continue_frame(PyObject* const* args, Py_ssize_t nargs, bool can_disable) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (filtered && can_disable) return disable();
@@ -140,7 +140,7 @@ PyObject* on_throw(PyObject*, PyObject* const* args, Py_ssize_t nargs) { return 
 
 // PY_RETURN and PY_YIELD: (code, offset, value).
 PyObject* on_return(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (meta && nargs >= 3) record_return(*meta, frame, line_at(*meta, args, nargs), args[2]);
@@ -148,7 +148,7 @@ PyObject* on_return(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 PyObject* on_unwind(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (meta) record_return(*meta, frame, frame_line(frame), nullptr);
@@ -156,7 +156,7 @@ PyObject* on_unwind(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 PyObject* on_line(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (filtered) return disable();
@@ -172,7 +172,7 @@ PyObject* on_line(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 // A backward jump that stays on one line (a one-line loop, a comprehension's next item) is a
 // new line event for sys.settrace; every other jump is static per location, so DISABLE it.
 PyObject* on_jump(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (filtered || nargs < 3) return disable();
@@ -192,7 +192,7 @@ PyObject* on_jump(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 
 // RAISE and STOP_ITERATION: (code, offset, exception).
 PyObject* on_raise(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (meta && nargs >= 3) record_exception(*meta, frame, frame_line(frame), args[2]);
@@ -200,7 +200,7 @@ PyObject* on_raise(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 PyObject* on_exception_handled(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  compat::Frame frame;
+  compat::Frame frame = nullptr;
   bool filtered;
   CodeMeta* meta = traced_code(args, nargs, &frame, &filtered);
   if (meta && nargs >= 3) record_exception_handled(*meta, frame, frame_line(frame), args[2]);

@@ -325,7 +325,7 @@ class InPlaceEvent {
 
 // An event whose changed locals are all plain, given room for `bound` (find_slot_changes())
 // bytes in the ring chunk; else false, having written nothing.
-bool emit_plain_in_place(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full,
+[[gnu::always_inline]] inline bool emit_plain_in_place(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full,
                          const SlotChanges& changes, size_t bound) {
   InPlaceEvent event(thread, bound);
   if (!event.ok()) return false;
@@ -344,6 +344,39 @@ bool emit_plain_in_place(ThreadState& thread, FrameShadow& shadow, wire::EventKi
   }
   event.commit();
   return true;
+}
+
+// The steady state of numeric code: a frame whose slots are all plain (CodeMeta::plain_slots,
+// at most SlotChanges::kOnStack) and hold only unbound slots, small ints and floats, or any
+// frame when locals are not captured. One tight scan instead of find_slot_changes() (with
+// record_line()'s shortcut, 720 -> 520 agent instructions per line event in a numeric loop).
+// False, having written no event, for any other frame or value.
+[[gnu::always_inline]] inline bool emit_scalar_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind,
+                                                      int line, bool full) {
+  const CodeMeta& meta = *shadow.meta;
+  const bool capture_locals = Agent::instance()->limits().capture_locals;
+  const size_t slots = capture_locals ? meta.name_ids.size() : 0;
+  if ((capture_locals && !meta.plain_slots) || slots > SlotChanges::kOnStack) return false;
+  SlotChanges changes(thread, slots);
+  uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
+  ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
+  PyObject** values = compat::frame_slots(shadow.frame);
+  for (size_t slot = 0; slot < slots; ++slot) {
+    PyObject* value = values[slot];
+    uint64_t fingerprint = kUnboundFingerprint;
+    if (value) {
+      if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) return false;
+      fingerprint |= 1;
+    } else if (full) {  // as find_slot_changes(): what the full state then writes anyway
+      fingerprints[slot] = fingerprint;
+      bases[slot].items = 0;
+      continue;
+    }
+    if (full || fingerprint != fingerprints[slot])
+      changes.items[changes.count++] = {static_cast<int>(slot), kNoScanIndex, true, fingerprint, value};
+  }
+  return emit_plain_in_place(thread, shadow, kind, line, full, changes,
+                             kInPlaceHeadBytes + changes.count * kPlainBindingBytes);
 }
 
 // Second pass: encodes the bindings find_slot_changes() listed and records them in the shadow.
@@ -532,12 +565,11 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
 // An event with the frame's locals: what changed since its last event, or all of them when
 // `full`. Returns false if the event did not fit or was dropped.
 bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full) {
+  if (emit_scalar_locals(thread, shadow, kind, line, full)) return true;
   const bool capture_locals = Agent::instance()->limits().capture_locals;
   const bool fast_locals = capture_locals && shadow.meta->fast_locals;
   SlotChanges changes(thread, fast_locals ? shadow.meta->name_ids.size() : 0);
-  const size_t bound = !capture_locals ? kInPlaceHeadBytes
-                       : fast_locals   ? find_slot_changes(thread, shadow, full, changes)
-                                       : SIZE_MAX;
+  const size_t bound = fast_locals ? find_slot_changes(thread, shadow, full, changes) : SIZE_MAX;
   if (bound != SIZE_MAX && emit_plain_in_place(thread, shadow, kind, line, full, changes, bound)) return true;
   EventEncoder event(thread, kind, *shadow.meta, line, thread.stack.size() - 1);
   if (full && kind == wire::EventKind::kLine) event.writer().bool_field(f::Event::kFullState, true);
@@ -615,6 +647,15 @@ bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, siz
 // to stop or is gone: a syscall (kill(pid, 0)) per 4096 events costs nothing measurable.
 constexpr uint32_t kCallsPerSessionCheck = 4096;
 
+// Counts an event towards its thread's next session check; true when this event is due to
+// make it (guarded() does).
+bool session_check_due(ThreadState& thread) {
+  if (!Agent::instance()->checks_session_in_callbacks()) return false;
+  if (thread.calls_until_session_check <= 1) return true;
+  --thread.calls_until_session_check;
+  return false;
+}
+
 // Runs `body` with the thread's state and a guard: any C++ failure stops tracing with a
 // reason instead of reaching Python.
 template <typename Body>
@@ -626,7 +667,7 @@ void guarded(const char* what, Body&& body) {
     if (agent->paused() || !agent->tracing()) return;
     ThreadState* thread = ThreadState::current();
     if (!thread) return;
-    if (agent->checks_session_in_callbacks() && --thread->calls_until_session_check == 0) {
+    if (session_check_due(*thread)) {
       thread->calls_until_session_check = kCallsPerSessionCheck;
       if (agent->session_end_requested()) {
         // Nothing of this event's state is used after this: the session, this thread's
@@ -672,6 +713,16 @@ void record_call(CodeMeta& meta, compat::Frame frame, int line) {
 
 void record_line(CodeMeta& meta, compat::Frame frame, int line) {
   ++meta.window_lines;  // --max-overhead picks the busiest code by these
+  // The steady state: the thread's innermost frame, owing neither a full state nor a handled
+  // exception, whose locals are all scalars.
+  ThreadState* thread = ThreadState::existing();
+  FrameShadow* innermost = thread && !thread->stack.empty() ? &thread->stack.back() : nullptr;
+  if (innermost && innermost->frame == frame && innermost->meta == &meta && !innermost->full_state_due &&
+      innermost->pending_exception.empty() && !session_check_due(*thread) &&
+      emit_scalar_locals(*thread, *innermost, wire::EventKind::kLine, line, false)) {
+    innermost->last_line = line;
+    return;
+  }
   guarded("line", [&](ThreadState& thread) {
     if (!thread.announce(meta)) return;
     FrameShadow* shadow = find_frame(thread, frame, meta);
