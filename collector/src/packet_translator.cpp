@@ -41,6 +41,50 @@ void append_varints(const wire::Field& field, std::vector<uint64_t>* out) {
   }
 }
 
+// The general path of PacketTranslator::handle_event(), for events scan_plain_event() does not
+// take: one pass over the fields that validates each, notes what the rewrite needs in `fields`
+// and copies the kept fields' bytes to `*out` (advanced past them).
+bool read_event(const uint8_t* data, size_t size, EventFields* fields, ValidationFacts* facts, uint8_t** out) {
+  wire::ProtoReader reader(data, size);
+  wire::Field field;
+  // Kept fields are copied in runs: the agent's fields are contiguous but for the time delta.
+  const uint8_t* run = data;
+  auto skip_field = [&](const wire::Field& skipped) {
+    const size_t n = static_cast<size_t>(skipped.start - run);
+    std::memcpy(*out, run, n);
+    *out += n;
+    run = skipped.end;
+  };
+  while (reader.next(field)) {
+    if (!validate_field(MessageType::kEvent, field, 2, facts)) return false;
+    switch (field.number) {
+      case f::Event::kTimeDeltaNs:
+        fields->time_delta_ns = field.varint;  // last one wins, as in protobuf
+        skip_field(field);
+        break;
+      case f::Event::kThread:
+      case f::Event::kTimeNs:
+        skip_field(field);  // file-only fields: the collector states them
+        break;
+      case f::Event::kKind:
+        fields->kind = field.varint;
+        break;
+      case f::Event::kCodeId:
+        fields->code_id = field.varint;
+        break;
+      case f::Event::kFullState:
+        fields->full_state = field.varint != 0;
+        break;
+      default:
+        break;
+    }
+  }
+  const size_t n = static_cast<size_t>(data + size - run);
+  std::memcpy(*out, run, n);
+  *out += n;
+  return reader.ok();
+}
+
 }  // namespace
 
 PacketTranslator::PacketTranslator(RecordingWriter& writer) : writer_(writer) {}
@@ -90,6 +134,19 @@ void PacketTranslator::on_corruption(uint32_t chunk_index, const std::string& re
 
 void PacketTranslator::on_packet(uint32_t writer_id, const uint8_t* data, size_t size) {
   ++stats_.packets;
+  // Most packets are events of under 16 KiB: their tag, a length of one or two bytes, the body.
+  constexpr uint8_t kEventTag = (f::Packet::kEvent << 3) | wire::kLengthDelimited;
+  if (size >= 3 && data[0] == kEventTag) {
+    const bool one_byte = data[1] < 0x80;
+    if (one_byte || data[2] < 0x80) {
+      const size_t head = one_byte ? 2 : 3;
+      const size_t length = one_byte ? data[1] : (data[1] & 0x7f) | size_t{data[2]} << 7;
+      if (head + length == size) {
+        if (!handle_event(writer_id, data + head, length)) ++stats_.malformed_packets;
+        return;
+      }
+    }
+  }
   // A Packet is a oneof: exactly one length-delimited body field.
   wire::ProtoReader reader(data, size);
   wire::Field body;
@@ -128,8 +185,8 @@ void PacketTranslator::on_packet(uint32_t writer_id, const uint8_t* data, size_t
   if (!ok) ++stats_.malformed_packets;
 }
 
-// One pass over the event's fields: validate each, note what the rewrite needs, and copy the
-// kept fields' bytes behind room for the Packet header, which is filled in last.
+// Validates the event, notes what the rewrite needs, and copies the kept fields' bytes behind
+// room for the Packet header, which is filled in last.
 bool PacketTranslator::handle_event(uint32_t writer_id, const uint8_t* data, size_t size) {
   constexpr size_t kHeaderRoom = 1 + 10;                // Packet.event tag + length varint
   constexpr size_t kTrailer = 1 + 5 + 1 + 10;           // thread + time_ns fields
@@ -137,51 +194,24 @@ bool PacketTranslator::handle_event(uint32_t writer_id, const uint8_t* data, siz
   uint8_t* const body = buffer_.data() + kHeaderRoom;
   uint8_t* out = body;
 
-  uint64_t delta = 0;
-  uint64_t kind = 0;
-  uint64_t code_id = 0;
-  bool full_state = false;
+  EventFields fields;
   ValidationFacts facts;
-  wire::ProtoReader reader(data, size);
-  wire::Field field;
-  // Kept fields are copied in runs: the agent's fields are contiguous but for the time delta.
-  const uint8_t* run = data;
-  auto skip_field = [&](const wire::Field& skipped) {
-    const size_t n = static_cast<size_t>(skipped.start - run);
-    std::memcpy(out, run, n);
-    out += n;
-    run = skipped.end;
-  };
-  while (reader.next(field)) {
-    if (!validate_field(MessageType::kEvent, field, 2, &facts)) return false;
-    switch (field.number) {
-      case f::Event::kTimeDeltaNs:
-        delta = field.varint;  // last one wins, as in protobuf
-        skip_field(field);
-        break;
-      case f::Event::kThread:
-      case f::Event::kTimeNs:
-        skip_field(field);  // file-only fields: the collector states them
-        break;
-      case f::Event::kKind:
-        kind = field.varint;
-        break;
-      case f::Event::kCodeId:
-        code_id = field.varint;
-        break;
-      case f::Event::kFullState:
-        full_state = field.varint != 0;
-        break;
-      default:
-        break;
-    }
+  if (scan_plain_event(data, size, &fields)) {
+    // Most events: the bytes around the time delta, as they are.
+    const uint8_t* delta_begin = fields.delta_begin ? fields.delta_begin : data + size;
+    const uint8_t* delta_end = fields.delta_begin ? fields.delta_end : data + size;
+    const size_t before = static_cast<size_t>(delta_begin - data);
+    const size_t after = static_cast<size_t>(data + size - delta_end);
+    std::memcpy(out, data, before);
+    std::memcpy(out + before, delta_end, after);
+    out += before + after;
+  } else if (!read_event(data, size, &fields, &facts, &out)) {
+    return false;
   }
-  {
-    const size_t n = static_cast<size_t>(data + size - run);
-    std::memcpy(out, run, n);
-    out += n;
-  }
-  if (!reader.ok()) return false;
+  const uint64_t kind = fields.kind;
+  const uint64_t code_id = fields.code_id;
+  const uint64_t delta = fields.time_delta_ns;
+  const bool full_state = fields.full_state;
   if (kind < static_cast<uint64_t>(wire::EventKind::kCall) ||
       kind > static_cast<uint64_t>(wire::EventKind::kExceptionHandled)) {
     return false;

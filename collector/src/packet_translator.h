@@ -50,6 +50,7 @@ class PacketTranslator final : public ring::DrainSink {
                       uint64_t dropped_bytes) override;
   void on_packet(uint32_t writer_id, const uint8_t* data, size_t size) override;
   void on_corruption(uint32_t chunk_index, const std::string& reason) override;
+  void on_backlog(double fraction) override { writer_.set_ring_backlog(fraction); }
 
   const TranslatorStats& stats() const { return stats_; }
   // Threads seen (ThreadStart packets or events), for the end-of-run line.

@@ -59,6 +59,24 @@ bool validate_message(MessageType type, const uint8_t* data, size_t size, int ne
 // Lets a caller that walks a message's fields anyway validate in the same pass.
 bool validate_field(MessageType type, const wire::Field& field, int nesting = 2, ValidationFacts* facts = nullptr);
 
+// What the collector's rewrite needs of an Event body (packet_translator.h).
+struct EventFields {
+  uint64_t kind = 0;
+  uint64_t code_id = 0;
+  uint64_t time_delta_ns = 0;
+  bool full_state = false;
+  const uint8_t* delta_begin = nullptr;  // the time_delta_ns field's bytes, if any
+  const uint8_t* delta_end = nullptr;
+};
+
+// The collector's per-event fast path. True when `data` is an Event body in the shape the agent
+// writes for most events: one-byte tags; kind, one time delta, code id, line, depth, full
+// state and locals-incomplete flags; bindings of a slot with an unbound flag or a None, bool,
+// int, float or redacted value; a return value of those kinds. Such a body is valid (as
+// validate_message(kEvent) finds it, with no container delta) and `out` describes it. False
+// says nothing about validity: the general path decides.
+bool scan_plain_event(const uint8_t* data, size_t size, EventFields* out);
+
 // RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF), which is what
 // libprotobuf requires of proto3 `string` fields.
 bool valid_utf8(const uint8_t* data, size_t size);

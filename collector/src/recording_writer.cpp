@@ -206,6 +206,7 @@ struct RecordingWriter::Impl {
   bool rotate_pending = false;  // the current file is nearly full: the next chunk starts a new one
   uint64_t compressed_in = 0, compressed_out = 0;  // compression so far, to size chunks
   double last_ratio = 0;
+  double ring_backlog = 0;  // set_ring_backlog()
   uint32_t sample_rate_hz = 0;  // set_sample_rate()  // of the latest chunk: data whose nature changes (losses) compresses differently
   // Flight recorder.
   std::deque<RingChunk> ring;
@@ -676,10 +677,17 @@ struct RecordingWriter::Impl {
 
     std::string_view payload = chunk;
     frame.compression = fmt::kNone;
-    if (!cctx) cctx = ZSTD_createCCtx();
-    if (cctx) {
+    // Compression gives way before events do: with the shared ring filling up (the program
+    // outruns the collector) a faster level, then none. zstd is a third of the collector's
+    // time per event; level -3 compresses this data 1.5x as fast to 60% of level 1's ratio.
+    // Not with a byte budget per file: its chunks are cut by the ratio seen so far.
+    const double backlog = output.rotate_bytes > 0 || size_limit > 0 ? 0 : ring_backlog;
+    const bool store = backlog >= 0.75;
+    const int level = backlog >= 0.25 ? -3 : 1;
+    if (!cctx && !store) cctx = ZSTD_createCCtx();
+    if (cctx && !store) {
       compressed.resize(ZSTD_compressBound(chunk.size()));
-      size_t n = ZSTD_compressCCtx(cctx, compressed.data(), compressed.size(), chunk.data(), chunk.size(), 1);
+      size_t n = ZSTD_compressCCtx(cctx, compressed.data(), compressed.size(), chunk.data(), chunk.size(), level);
       if (!ZSTD_isError(n) && n < chunk.size()) {  // store when compression does not pay
         payload = std::string_view(compressed.data(), n);
         frame.compression = fmt::kZstd;
@@ -909,6 +917,8 @@ bool RecordingWriter::finish(const v1::RecordingSummary& summary_extras) {
 bool RecordingWriter::write_window(const std::string& reason) { return impl_->write_window(reason); }
 
 void RecordingWriter::set_sample_rate(uint32_t hz) { impl_->sample_rate_hz = hz; }
+
+void RecordingWriter::set_ring_backlog(double fraction) { impl_->ring_backlog = fraction; }
 
 std::optional<uint32_t> RecordingWriter::thread_with_native_id(uint64_t native_id) const {
   if (native_id == 0) return std::nullopt;

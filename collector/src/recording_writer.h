@@ -92,6 +92,10 @@ class RecordingWriter {
   void set_triggers(std::vector<std::string> exception_types, bool uncaught);
   // Samples added to a traced recording are taken at this rate (RecordingSummary.sample_rate_hz).
   void set_sample_rate(uint32_t hz);
+  // The share of the shared-memory ring waiting to be drained (ring::DrainSink::on_backlog()):
+  // chunks are compressed faster from a quarter on, and stored uncompressed from three quarters
+  // (not with --rotate or a size limit, whose chunk sizes count on the compression so far).
+  void set_ring_backlog(double fraction);
   uint64_t windows_written() const;
   // The index of the announced thread with this OS thread id, if any.
   std::optional<uint32_t> thread_with_native_id(uint64_t native_id) const;

@@ -903,6 +903,76 @@ TEST(Validator, ContainerDeltasOnlyInABindingsOwnValue) {
   EXPECT_EQ(facts.container_deltas, 0u);
 }
 
+// The Event body of a ring packet (its Packet tag and length stripped).
+Bytes event_body(const Bytes& packet) {
+  wire::ProtoReader reader(packet.data(), packet.size());
+  wire::Field body;
+  EXPECT_TRUE(reader.next(body));
+  return Bytes(body.bytes, body.bytes + body.size);
+}
+
+// scan_plain_event() is the collector's fast path: what it accepts must be valid by the general
+// validator and described the same way, whatever the bytes.
+TEST(Validator, PlainEventScanAcceptsOnlyWhatTheGeneralValidatorAccepts) {
+  const Bytes plain = event_body(line_event(300, 7, 12, -5));
+  EventFields fields;
+  ASSERT_TRUE(scan_plain_event(plain.data(), plain.size(), &fields));
+  EXPECT_EQ(fields.kind, static_cast<uint64_t>(wire::EventKind::kLine));
+  EXPECT_EQ(fields.code_id, 7u);
+  EXPECT_EQ(fields.time_delta_ns, 300u);
+  EXPECT_FALSE(fields.full_state);
+  ASSERT_NE(fields.delta_begin, nullptr);
+  EXPECT_EQ(fields.delta_end - fields.delta_begin, 3);  // tag and a two-byte varint
+  // A str value is not plain: the general path validates its UTF-8.
+  const Bytes with_text = event_body(line_event(1, 7, 12, 3, "text"));
+  EXPECT_FALSE(scan_plain_event(with_text.data(), with_text.size(), &fields));
+  const Bytes delta = event_body(list_event(wire::EventKind::kLine, ListSpec{}));
+  EXPECT_FALSE(scan_plain_event(delta.data(), delta.size(), &fields));
+
+  std::mt19937_64 rng(7);
+  size_t accepted = 0;
+  for (int round = 0; round < 200000; ++round) {
+    Bytes bytes = event_body(line_event(rng() % 100000, 1 + rng() % 300, rng() % 5000, static_cast<int64_t>(rng())));
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < edits && !bytes.empty(); ++k) {
+      switch (rng() % 4) {
+        case 0: bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng()); break;
+        case 1: bytes.resize(rng() % bytes.size()); break;
+        case 2: bytes.insert(bytes.begin() + static_cast<long>(rng() % (bytes.size() + 1)), static_cast<uint8_t>(rng())); break;
+        default: bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+      }
+    }
+    EventFields fast;
+    if (!scan_plain_event(bytes.data(), bytes.size(), &fast)) continue;
+    ++accepted;
+    ValidationFacts facts;
+    ASSERT_TRUE(validate_message(MessageType::kEvent, bytes.data(), bytes.size(), 2, &facts)) << round;
+    EXPECT_EQ(facts.container_deltas, 0u);
+    // The general reading: last one wins; the time delta's bytes are the one delta field.
+    EventFields general;
+    wire::ProtoReader reader(bytes.data(), bytes.size());
+    wire::Field field;
+    while (reader.next(field)) {
+      if (field.number == f::Event::kKind) general.kind = field.varint;
+      if (field.number == f::Event::kCodeId) general.code_id = field.varint;
+      if (field.number == f::Event::kFullState) general.full_state = field.varint != 0;
+      if (field.number == f::Event::kTimeDeltaNs) {
+        general.time_delta_ns = field.varint;
+        general.delta_begin = field.start;
+        general.delta_end = field.end;
+      }
+    }
+    ASSERT_TRUE(reader.ok());
+    EXPECT_EQ(fast.kind, general.kind);
+    EXPECT_EQ(fast.code_id, general.code_id);
+    EXPECT_EQ(fast.full_state, general.full_state);
+    EXPECT_EQ(fast.time_delta_ns, general.time_delta_ns);
+    EXPECT_EQ(fast.delta_begin, general.delta_begin);
+    EXPECT_EQ(fast.delta_end, general.delta_end);
+  }
+  EXPECT_GT(accepted, 1000u);  // the mutations keep plenty of events plain
+}
+
 TEST(Validator, Utf8) {
   auto ok = [](const std::string& s) { return valid_utf8(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
   EXPECT_TRUE(ok(""));

@@ -37,6 +37,20 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// The PacketBatch.packet frame at `p` when its length takes one or two bytes, as nearly all do:
+// its packet is [*packet, returned). nullptr: read the frame the general way.
+const uint8_t* short_frame(const uint8_t* p, const uint8_t* end, const uint8_t** packet) {
+  constexpr uint8_t kFrameTag = kPacketField << 3 | kLengthDelimited;
+  if (end - p < 3 || p[0] != kFrameTag) return nullptr;
+  const bool one_byte = p[1] < 0x80;
+  if (!one_byte && p[2] >= 0x80) return nullptr;
+  const size_t length = one_byte ? p[1] : (p[1] & 0x7f) | size_t{p[2]} << 7;
+  const uint8_t* body = p + (one_byte ? 2 : 3);
+  if (length > static_cast<size_t>(end - body)) return nullptr;
+  *packet = body;
+  return body + length;
+}
+
 // One read of a plain field in shared memory: the compiler may neither repeat nor tear it.
 template <typename T>
 T once(const T& field) {
@@ -78,6 +92,8 @@ size_t Drainer::poll(DrainSink& sink) {
   ++poll_count_;
   size_t packets = 0;
   scan(sink);
+  sink.on_backlog(static_cast<double>(undrained_bytes_) /
+                  (static_cast<double>(chunk_count_) * chunk_payload_bytes(chunk_bytes_)));
   if (process(sink, /*second_pass=*/false, &packets)) {
     scan(sink);
     process(sink, /*second_pass=*/true, &packets);
@@ -96,6 +112,8 @@ void Drainer::reject(DrainSink& sink, uint32_t index, const std::string& reason)
 
 void Drainer::scan(DrainSink& sink) {
   candidates_.clear();
+  undrained_bytes_ = 0;
+  const uint32_t payload_bytes = chunk_payload_bytes(chunk_bytes_);
   for (uint32_t i = 0; i < chunk_count_; ++i) {
     auto* chunk = reinterpret_cast<ChunkHeader*>(chunk_base(i));
     ChunkCursor& cursor = cursors_[i];
@@ -113,6 +131,8 @@ void Drainer::scan(DrainSink& sink) {
       continue;
     }
     const uint32_t committed = chunk->committed.load(std::memory_order_acquire);
+    const uint32_t drained = cursor.active ? cursor.consumed : 0;
+    if (committed > drained) undrained_bytes_ += std::min(committed, payload_bytes) - std::min(drained, payload_bytes);
     if (state == kWriting && committed == 0) {
       // Header not published yet (or the writer died right after claiming the chunk).
       if (cursor.active) reject(sink, i, "committed size went back to 0");
@@ -210,23 +230,34 @@ Drainer::Progress Drainer::consume(uint32_t index, uint32_t writer_id, uint64_t 
     } else if (committed > cursor.consumed) {
       const uint32_t length = committed - cursor.consumed;
       std::memcpy(copy_.data(), chunk_base(index) + sizeof(ChunkHeader) + cursor.consumed, length);
-      wire::ProtoReader reader(copy_.data(), length);
-      wire::Field field;
-      while (reader.next(field)) {
-        if (field.number != kPacketField || field.wire_type != kLengthDelimited) {
-          reject(sink, index, "unexpected field " + std::to_string(field.number) + " (wire type " +
-                                  std::to_string(field.wire_type) + ") at payload offset " +
-                                  std::to_string(cursor.consumed + (field.start - copy_.data())));
-          break;
+      const uint8_t* frame = copy_.data();
+      const uint8_t* const end = frame + length;
+      while (frame != end) {
+        const uint8_t* packet;
+        const uint8_t* next = short_frame(frame, end, &packet);
+        if (!next) {
+          wire::ProtoReader reader(frame, static_cast<size_t>(end - frame));
+          wire::Field field;
+          if (!reader.next(field)) {
+            reject(sink, index, "torn or malformed packet frame in committed bytes " +
+                                    std::to_string(cursor.consumed) + ".." + std::to_string(committed));
+            break;
+          }
+          if (field.number != kPacketField || field.wire_type != kLengthDelimited) {
+            reject(sink, index, "unexpected field " + std::to_string(field.number) + " (wire type " +
+                                    std::to_string(field.wire_type) + ") at payload offset " +
+                                    std::to_string(cursor.consumed + (field.start - copy_.data())));
+            break;
+          }
+          packet = field.bytes;
+          next = field.end;
         }
-        sink.on_packet(writer_id, field.bytes, field.size);
+        const size_t size = static_cast<size_t>(next - packet);
+        sink.on_packet(writer_id, packet, size);
         ++*packets;
         ++stats_.packets;
-        stats_.bytes += field.size;
-      }
-      if (!cursor.poisoned && !reader.ok()) {
-        reject(sink, index, "torn or malformed packet frame in committed bytes " + std::to_string(cursor.consumed) +
-                                ".." + std::to_string(committed));
+        stats_.bytes += size;
+        frame = next;
       }
       if (!cursor.poisoned) cursor.consumed = committed;
     }

@@ -23,6 +23,9 @@ class DrainSink {
   virtual void on_packet(uint32_t writer_id, const uint8_t* data, size_t size) = 0;
   // Data that failed validation was skipped.
   virtual void on_corruption(uint32_t chunk_index, const std::string& reason) = 0;
+  // At the start of each poll: the share of the ring's capacity committed by the writers and
+  // not yet drained, i.e. how far the collector is behind the program.
+  virtual void on_backlog(double /*fraction*/) {}
 };
 
 struct DrainStats {
@@ -86,6 +89,7 @@ class Drainer {
   std::vector<Candidate> candidates_;  // reused by every poll
   std::vector<uint8_t> copy_;          // private copy of newly committed bytes
   uint64_t poll_count_ = 0;
+  uint64_t undrained_bytes_ = 0;  // committed but not yet drained, at the last scan
   DrainStats stats_;
 };
 

@@ -202,8 +202,10 @@ class RecordingSink : public DrainSink {
       if (item.kind == Item::kPacket) out.push_back(item.bytes);
     return out;
   }
+  void on_backlog(double fraction) override { backlogs.push_back(fraction); }
   std::vector<Item> items;
   std::vector<std::string> corruptions;
+  std::vector<double> backlogs;  // one per poll
 };
 
 // Touches every delivered byte (so a sanitizer sees any out-of-bounds pointer) and counts.
@@ -659,6 +661,48 @@ TEST(Ring, InPlacePacketsFrameLikeAppendedOnes) {
   RecordingSink sink;
   EXPECT_EQ(drain_all(drainer, sink), packets.size());
   EXPECT_EQ(sink.packets(), packets);
+}
+
+// What the drainer finds committed and not yet drained when a poll begins, as a share of the
+// ring: the collector's measure of how far behind it is.
+TEST(Ring, BacklogIsTheUndrainedShareOfTheRing) {
+  auto segment = make_segment(4, 65536);
+  ASSERT_NE(segment, nullptr);
+  const double capacity = 4.0 * chunk_payload_bytes(65536);
+  Drainer drainer(segment->header(), segment->size());
+  RecordingSink sink;
+  drainer.poll(sink);
+  ASSERT_EQ(sink.backlogs.size(), 1u);
+  EXPECT_EQ(sink.backlogs[0], 0.0);
+  ChunkWriter writer(segment->header(), 1);
+  const std::string packet(1000, 'p');
+  size_t framed = 0;
+  for (int i = 0; i < 100; ++i) {  // 100 KB: two chunks of four, the second still being written
+    ASSERT_TRUE(writer.append(reinterpret_cast<const uint8_t*>(packet.data()), packet.size(), 1));
+    framed += 1 + 2 + packet.size();
+  }
+  drainer.poll(sink);
+  EXPECT_NEAR(sink.backlogs[1], framed / capacity, 0.001);
+  EXPECT_EQ(sink.packets().size(), 100u);
+  drainer.poll(sink);
+  EXPECT_EQ(sink.backlogs[2], 0.0);  // all drained; the writer still holds its chunk
+}
+
+// Frames whose length takes three bytes (packets of 16 KiB and more) are read as any other.
+TEST(Ring, LongFramesBetweenShortOnes) {
+  auto segment = make_segment(4, 65536);
+  ASSERT_NE(segment, nullptr);
+  ChunkWriter writer(segment->header(), 2);
+  const std::vector<std::string> packets = {std::string(5, 'a'), std::string(20000, 'b'), std::string(200, 'c'),
+                                            std::string(16383, 'd'), std::string(16384, 'e'), std::string(1, 'f')};
+  for (const std::string& p : packets)
+    ASSERT_TRUE(writer.append(reinterpret_cast<const uint8_t*>(p.data()), p.size(), 1));
+  writer.finish();
+  Drainer drainer(segment->header(), segment->size());
+  RecordingSink sink;
+  drain_all(drainer, sink);
+  EXPECT_EQ(sink.packets(), packets);
+  EXPECT_TRUE(sink.corruptions.empty());
 }
 
 TEST(Ring, ConcurrentWritersLoseNothingUncounted) {

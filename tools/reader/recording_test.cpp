@@ -425,6 +425,56 @@ TEST(Recording, LargeRecordingsAreChunkedAndCompressed) {
   EXPECT_EQ(last_s->str_value().text(), "value number " + std::to_string(kLines - 1));
 }
 
+// Behind the program, the collector compresses faster rather than let the ring overflow: level
+// 1, then a fast level from a quarter of the ring waiting, then none from three quarters. Every
+// chunk reads back the same.
+TEST(Writer, CompressionGivesWayAsTheRingFills) {
+  TempDir dir;
+  std::string path = dir.file("backlog.rwd");
+  RecordingBuilder b(path);
+  uint64_t f = b.code("/app/big.py", "loop", 1, {"i", "s"});
+  b.thread(0, 1, "MainThread");
+  const int kLinesPerPhase = 40000;  // more than a chunk's worth
+  int line = 0;
+  for (double backlog : {0.0, 0.5, 0.9}) {
+    b.writer().set_ring_backlog(backlog);
+    for (int i = 0; i < kLinesPerPhase; ++i, ++line)
+      b.line(0, 2 + line, f, 2 + line % 3, 0, {slot(0, integer(line)), slot(1, text("value " + std::to_string(line)))});
+    ASSERT_TRUE(b.writer().flush_chunk());
+  }
+  ASSERT_TRUE(b.finish());
+  auto rec = open_ok(path);
+  ASSERT_TRUE(rec);
+  ChunkCursor c(*rec);
+  std::vector<std::pair<uint32_t, double>> chunks;  // compression, compressed / uncompressed
+  while (c.next())
+    chunks.emplace_back(c.info().frame.compression,
+                        static_cast<double>(c.info().frame.compressed_length) / c.info().frame.uncompressed_length);
+  ASSERT_GE(chunks.size(), 6u);
+  EXPECT_EQ(chunks.front().first, fmt::kZstd);
+  EXPECT_EQ(chunks.back().first, fmt::kNone);
+  const double level1 = chunks.front().second;
+  double fast = 0;  // the last compressed chunk's
+  for (const auto& [compression, ratio] : chunks)
+    if (compression == fmt::kZstd) fast = ratio;
+  EXPECT_LT(level1, fast) << "the fast level compresses less";
+  EXPECT_EQ(count_events(*rec), static_cast<uint64_t>(3 * kLinesPerPhase));
+
+  // A byte budget sizes chunks by the compression so far: it stays.
+  std::string limited_path = dir.file("limited.rwd");
+  RecordingBuilder limited(limited_path);
+  limited.writer().set_size_limit(uint64_t{64} << 20);
+  limited.writer().set_ring_backlog(0.9);
+  uint64_t g = limited.code("/app/big.py", "loop", 1, {"i"});
+  limited.thread(0, 1, "MainThread");
+  for (int i = 0; i < kLinesPerPhase; ++i) limited.line(0, 2 + i, g, 2, 0, {slot(0, integer(i))});
+  ASSERT_TRUE(limited.finish());
+  auto limited_rec = open_ok(limited_path);
+  ASSERT_TRUE(limited_rec);
+  ChunkCursor lc(*limited_rec);
+  while (lc.next()) EXPECT_EQ(lc.info().frame.compression, fmt::kZstd);
+}
+
 TEST(Writer, SizeLimitKeepsTheFinishedFileWithinIt) {
   for (uint64_t limit : {uint64_t{64} << 10, uint64_t{300} << 10, uint64_t{2} << 20}) {
     TempDir dir;
