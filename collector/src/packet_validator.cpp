@@ -205,7 +205,7 @@ size_t utf8_sequence_length(const uint8_t* data, size_t size, size_t i) {
 constexpr uint8_t tag(uint32_t number, uint32_t wire_type) { return static_cast<uint8_t>(number << 3 | wire_type); }
 
 // A varint at `p` (before `end`); nullptr when it is not one. Most are one byte.
-inline const uint8_t* skip_varint(const uint8_t* p, const uint8_t* end, uint64_t* value) {
+[[gnu::always_inline]] inline const uint8_t* skip_varint(const uint8_t* p, const uint8_t* end, uint64_t* value) {
   if (p != end && *p < 0x80) [[likely]] {
     *value = *p;
     return p + 1;
@@ -223,7 +223,7 @@ inline const uint8_t* skip_varint(const uint8_t* p, const uint8_t* end, uint64_t
 }
 
 // A length-delimited field's body after its tag: [*body, *body_end).
-const uint8_t* skip_length(const uint8_t* p, const uint8_t* end, const uint8_t** body) {
+[[gnu::always_inline]] inline const uint8_t* skip_length(const uint8_t* p, const uint8_t* end, const uint8_t** body) {
   uint64_t length;
   p = skip_varint(p, end, &length);
   if (!p || length > static_cast<uint64_t>(end - p)) return nullptr;
@@ -232,7 +232,7 @@ const uint8_t* skip_length(const uint8_t* p, const uint8_t* end, const uint8_t**
 }
 
 // A Value that is None, a bool, an int, a float or redacted: each field a varint or the float.
-bool plain_value(const uint8_t* p, const uint8_t* end) {
+[[gnu::always_inline]] inline bool plain_value(const uint8_t* p, const uint8_t* end) {
   while (p != end) {
     const uint8_t t = *p++;
     uint64_t ignored;
@@ -250,7 +250,7 @@ bool plain_value(const uint8_t* p, const uint8_t* end) {
 }
 
 // A Binding of a slot to nothing (unbound) or to a plain_value().
-bool plain_binding(const uint8_t* p, const uint8_t* end) {
+[[gnu::always_inline]] inline bool plain_binding(const uint8_t* p, const uint8_t* end) {
   while (p != end) {
     const uint8_t t = *p++;
     uint64_t ignored;

@@ -296,8 +296,12 @@ struct RecordingWriter::Impl {
     chunk_strings.insert(id);
   }
 
+  // Inline: nearly every event is of the code stated last.
   size_t restate_code_size(uint64_t id) const {
-    if (id == 0 || id == chunk_last_code || chunk_codes.count(id)) return 0;
+    return id == 0 || id == chunk_last_code ? 0 : restate_other_code_size(id);
+  }
+  size_t restate_other_code_size(uint64_t id) const {
+    if (chunk_codes.count(id)) return 0;
     auto it = codes.find(id);
     if (it == codes.end()) return 0;
     size_t n = framed_size(it->second.packet.size());
@@ -313,7 +317,9 @@ struct RecordingWriter::Impl {
   }
 
   void state_code(uint64_t id) {
-    if (id == 0 || id == chunk_last_code) return;
+    if (id != 0 && id != chunk_last_code) state_other_code(id);
+  }
+  void state_other_code(uint64_t id) {
     if (chunk_codes.count(id)) {
       chunk_last_code = id;
       return;
