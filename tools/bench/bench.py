@@ -7,6 +7,8 @@ interleaved round by round:
   floor     under a bare C callback that only counts LINE events (sys.monitoring LINE on
             3.12+, a C trace function set with PyEval_SetTrace on 3.9-3.11), compiled here
             against that interpreter's headers
+  calls     3.12+: the same callback given PY_START and PY_RETURN too, the least any tracer
+            that records calls and returns pays (on 3.9-3.11 the floor already has them)
   locals    `pyrewind run` (default settings: locals captured)
   lines     `pyrewind run --no-locals`
 and then times `pyrewind attach` on a running program (--attaches times): command start to
@@ -48,7 +50,6 @@ DEFAULT_PYTHONS = [
 ]
 # Starting sizes; each is scaled per interpreter so the plain run takes about --target seconds.
 BASE_SIZES = {"loops": 20000, "fib": 20, "strings": 100000, "containers": 100000}
-MODES = ("plain", "floor", "locals", "lines")
 
 
 def log(msg):
@@ -101,8 +102,9 @@ class Runner:
         recording = None
         if mode == "plain":
             cmd = [self.python] + prog
-        elif mode == "floor":
-            cmd = [self.python, WORKLOADS, "--floor", self.floor_dir, workload, str(size)]
+        elif mode in ("floor", "calls"):
+            flag = "--floor" if mode == "floor" else "--floor-calls"
+            cmd = [self.python, WORKLOADS, flag, self.floor_dir, workload, str(size)]
         else:
             recording = os.path.join(self.tmp, "bench-%s.rwd" % mode)
             cmd = [self.pyrewind, "run", "-q", "-o", recording]
@@ -166,7 +168,7 @@ def bench_python(python, pyrewind, agent_dir, args, tmp):
     notes = []
     floor_dir, why = build_floor(python, info, tmp)
     if floor_dir:
-        modes.append("floor")
+        modes += ["floor", "calls"] if info["minor"] >= 12 else ["floor"]
     else:
         notes.append(why)
     if os.path.exists(agent):
@@ -273,10 +275,10 @@ def markdown(results, args):
     out.append("Slowdown against a plain run (median over %d interleaved rounds of the per-round ratio; "
                "workload time measured inside the program)." % args.rounds)
     out.append("")
-    out.append("| Python | workload | plain | floor (bare C LINE callback) | pyrewind, locals | "
-               "pyrewind --no-locals | locals ÷ floor | wall, locals | events | B/event locals | "
-               "B/event no-locals |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| Python | workload | plain | floor (bare C LINE callback) | floor with calls (3.12+) | "
+               "pyrewind, locals | pyrewind --no-locals | locals ÷ floor | wall, locals | events | "
+               "B/event locals | B/event no-locals |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for res in results:
         for row in res["rows"]:
             r = row["ratios"]
@@ -288,8 +290,9 @@ def markdown(results, args):
                 return "%.2f×" % v if v else "–"
             rel = "%.2f" % (r["locals"] / r["floor"]) if r.get("locals") and r.get("floor") else "–"
             name = res["python"] + ("" if res["interpreter"].startswith(PYENV) else " (Debian)")
-            out.append("| %s | %s | %.3f s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                name, row["workload"], row["plain_s"] or 0, cell("floor"), cell("locals"), cell("lines"), rel,
+            out.append("| %s | %s | %.3f s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, row["workload"], row["plain_s"] or 0, cell("floor"), cell("calls"), cell("locals"),
+                cell("lines"), rel,
                 "%.2f×" % row["wall_locals"] if row.get("wall_locals") else "–",
                 row.get("events_locals") or "–",
                 "%.1f" % row["bytes_per_event_locals"] if row.get("bytes_per_event_locals") else "–",

@@ -1,10 +1,11 @@
 """CPU-bound workloads for tools/bench/bench.py. Run as a program:
 
-    python workloads.py [--floor DIR] WORKLOAD SIZE
+    python workloads.py [--floor DIR | --floor-calls DIR] WORKLOAD SIZE
 
 prints {"elapsed": seconds spent in the workload, "result": ..., "lines": floor LINE count}.
 With --floor, the C extension built into DIR is loaded first and installed as the line
-tracer (the floor every real tracer is compared with)."""
+tracer (the floor every real tracer is compared with). --floor-calls (3.12+) also gives it
+PY_START and PY_RETURN, as a tracer that records calls needs."""
 import json
 import sys
 import time
@@ -55,7 +56,7 @@ WORKLOADS = {"loops": loops, "fib": fib, "strings": strings, "containers": conta
 
 def main(argv):
     floor = None
-    if argv[0] == "--floor":
+    if argv[0] in ("--floor", "--floor-calls"):
         sys.path.insert(0, argv[1])
         import _linefloor as floor
         if sys.version_info >= (3, 12):
@@ -63,7 +64,12 @@ def main(argv):
             tool = next(i for i in (4, 3, 5) if mon.get_tool(i) is None)
             mon.use_tool_id(tool, "linefloor")
             mon.register_callback(tool, mon.events.LINE, floor.on_line)
-            mon.set_events(tool, mon.events.LINE)
+            events = mon.events.LINE
+            if argv[0] == "--floor-calls":
+                mon.register_callback(tool, mon.events.PY_START, floor.on_call)
+                mon.register_callback(tool, mon.events.PY_RETURN, floor.on_call)
+                events |= mon.events.PY_START | mon.events.PY_RETURN
+            mon.set_events(tool, events)
         else:
             floor.install_trace()
         argv = argv[2:]
