@@ -683,6 +683,16 @@ void guarded(const char* what, Body&& body) {
   }
 }
 
+// The thread's innermost frame when it is `frame` running `meta` and this event is not due to
+// check the session: line and return events there that need no allocation take a shortcut past
+// guarded() and find_frame().
+[[gnu::always_inline]] inline FrameShadow* innermost_frame(ThreadState* thread, const CodeMeta& meta, compat::Frame frame) {
+  if (!thread || thread->stack.empty()) return nullptr;
+  FrameShadow& innermost = thread->stack.back();
+  if (innermost.frame != frame || innermost.meta != &meta || session_check_due(*thread)) return nullptr;
+  return &innermost;
+}
+
 void emit_pending_handled(ThreadState& thread, FrameShadow& shadow, int line) {
   if (shadow.pending_exception.empty()) return;
   std::string info = std::move(shadow.pending_exception);
@@ -713,12 +723,11 @@ void record_call(CodeMeta& meta, compat::Frame frame, int line) {
 
 void record_line(CodeMeta& meta, compat::Frame frame, int line) {
   ++meta.window_lines;  // --max-overhead picks the busiest code by these
-  // The steady state: the thread's innermost frame, owing neither a full state nor a handled
-  // exception, whose locals are all scalars.
+  // The steady state: the innermost frame, owing neither a full state nor a handled exception,
+  // whose locals are all scalars.
   ThreadState* thread = ThreadState::existing();
-  FrameShadow* innermost = thread && !thread->stack.empty() ? &thread->stack.back() : nullptr;
-  if (innermost && innermost->frame == frame && innermost->meta == &meta && !innermost->full_state_due &&
-      innermost->pending_exception.empty() && !session_check_due(*thread) &&
+  FrameShadow* innermost = innermost_frame(thread, meta, frame);
+  if (innermost && !innermost->full_state_due && innermost->pending_exception.empty() &&
       emit_scalar_locals(*thread, *innermost, wire::EventKind::kLine, line, false)) {
     innermost->last_line = line;
     return;
@@ -738,6 +747,15 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
 }
 
 void record_return(CodeMeta& meta, compat::Frame frame, int line, PyObject* value) {
+  // The innermost frame returning None, a small int or a float (or unwinding).
+  ThreadState* thread = ThreadState::existing();
+  if (FrameShadow* innermost = innermost_frame(thread, meta, frame)) {
+    const int returned_line = g_sticky_frame_line && innermost->last_line > 0 ? innermost->last_line : line;
+    if (emit_scalar_return(*thread, meta, returned_line, thread->stack.size() - 1, value)) {
+      pop_frame(*thread);
+      return;
+    }
+  }
   guarded("return", [&](ThreadState& thread) {
     if (!thread.announce(meta)) return;
     FrameShadow* shadow = find_frame(thread, frame, meta);
