@@ -40,7 +40,8 @@ PyObject* disable() {
 
 // Resolves the callback's code object and the frame that runs it. Returns nullptr for code the
 // agent does not trace (and sets `*filtered`).
-[[gnu::always_inline]] inline CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* frame, bool* filtered) {
+[[gnu::always_inline]] inline CodeMeta* traced_code(PyObject* const* args, Py_ssize_t nargs, compat::Frame* frame,
+                                                    bool* filtered) {
   *filtered = false;
   Agent* agent = Agent::instance();
   if (nargs < 1 || !PyCode_Check(args[0]) || !agent->tracing()) {

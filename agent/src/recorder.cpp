@@ -325,8 +325,8 @@ class InPlaceEvent {
 
 // An event whose changed locals are all plain, given room for `bound` (find_slot_changes())
 // bytes in the ring chunk; else false, having written nothing.
-[[gnu::always_inline]] inline bool emit_plain_in_place(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full,
-                         const SlotChanges& changes, size_t bound) {
+[[gnu::always_inline]] inline bool emit_plain_in_place(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind,
+                                                       int line, bool full, const SlotChanges& changes, size_t bound) {
   InPlaceEvent event(thread, bound);
   if (!event.ok()) return false;
   event.head(kind, *shadow.meta, line, thread.stack.size() - 1);
@@ -686,7 +686,8 @@ void guarded(const char* what, Body&& body) {
 // The thread's innermost frame when it is `frame` running `meta` and this event is not due to
 // check the session: line and return events there that need no allocation take a shortcut past
 // guarded() and find_frame().
-[[gnu::always_inline]] inline FrameShadow* innermost_frame(ThreadState* thread, const CodeMeta& meta, compat::Frame frame) {
+[[gnu::always_inline]] inline FrameShadow* innermost_frame(ThreadState* thread, const CodeMeta& meta,
+                                                           compat::Frame frame) {
   if (!thread || thread->stack.empty()) return nullptr;
   FrameShadow& innermost = thread->stack.back();
   if (innermost.frame != frame || innermost.meta != &meta || session_check_due(*thread)) return nullptr;

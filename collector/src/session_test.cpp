@@ -935,11 +935,20 @@ TEST(Validator, PlainEventScanAcceptsOnlyWhatTheGeneralValidatorAccepts) {
     Bytes bytes = event_body(line_event(rng() % 100000, 1 + rng() % 300, rng() % 5000, static_cast<int64_t>(rng())));
     const int edits = 1 + static_cast<int>(rng() % 3);
     for (int k = 0; k < edits && !bytes.empty(); ++k) {
+      const size_t at = rng() % bytes.size();
       switch (rng() % 4) {
-        case 0: bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng()); break;
-        case 1: bytes.resize(rng() % bytes.size()); break;
-        case 2: bytes.insert(bytes.begin() + static_cast<long>(rng() % (bytes.size() + 1)), static_cast<uint8_t>(rng())); break;
-        default: bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+        case 0:
+          bytes[at] = static_cast<uint8_t>(rng());
+          break;
+        case 1:
+          bytes.resize(at);
+          break;
+        case 2:
+          bytes.insert(bytes.begin() + static_cast<long>(at), static_cast<uint8_t>(rng()));
+          break;
+        default:
+          bytes[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          break;
       }
     }
     EventFields fast;
