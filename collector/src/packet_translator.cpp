@@ -30,15 +30,8 @@ void append_varints(const wire::Field& field, std::vector<uint64_t>* out) {
   }
   const uint8_t* p = field.bytes;
   const uint8_t* end = field.bytes + field.size;
-  while (p != end) {
-    uint64_t value = 0;
-    for (int shift = 0; p != end && shift < 64; shift += 7) {
-      const uint8_t byte = *p++;
-      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) break;
-    }
-    out->push_back(value);
-  }
+  uint64_t value;
+  while (p != end && (p = wire::read_varint_at(p, end, &value))) out->push_back(value);
 }
 
 // The general path of PacketTranslator::handle_event(), for events scan_plain_event() does not
@@ -134,18 +127,12 @@ void PacketTranslator::on_corruption(uint32_t chunk_index, const std::string& re
 
 void PacketTranslator::on_packet(uint32_t writer_id, const uint8_t* data, size_t size) {
   ++stats_.packets;
-  // Most packets are events of under 16 KiB: their tag, a length of one or two bytes, the body.
+  // Most packets are events: their tag, length and body, read without a ProtoReader.
   constexpr uint8_t kEventTag = (f::Packet::kEvent << 3) | wire::kLengthDelimited;
-  if (size >= 3 && data[0] == kEventTag) {
-    const bool one_byte = data[1] < 0x80;
-    if (one_byte || data[2] < 0x80) {
-      const size_t head = one_byte ? 2 : 3;
-      const size_t length = one_byte ? data[1] : (data[1] & 0x7f) | size_t{data[2]} << 7;
-      if (head + length == size) {
-        if (!handle_event(writer_id, data + head, length)) ++stats_.malformed_packets;
-        return;
-      }
-    }
+  const uint8_t* event = nullptr;
+  if (size > 0 && data[0] == kEventTag && wire::read_length_delimited(data + 1, data + size, &event) == data + size) {
+    if (!handle_event(writer_id, event, static_cast<size_t>(data + size - event))) ++stats_.malformed_packets;
+    return;
   }
   // A Packet is a oneof: exactly one length-delimited body field.
   wire::ProtoReader reader(data, size);

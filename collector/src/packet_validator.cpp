@@ -161,14 +161,9 @@ const FieldSpec* find_field(MessageType type, uint32_t number) {
 
 bool valid_packed_varints(const uint8_t* data, size_t size) {
   const uint8_t* end = data + size;
-  while (data != end) {
-    int bytes = 0;
-    while (true) {
-      if (data == end || bytes == 10) return false;
-      ++bytes;
-      if (!(*data++ & 0x80)) break;
-    }
-  }
+  uint64_t ignored;
+  while (data != end)
+    if (!(data = wire::read_varint_at(data, end, &ignored))) return false;
   return true;
 }
 
@@ -204,33 +199,6 @@ size_t utf8_sequence_length(const uint8_t* data, size_t size, size_t i) {
 // One-byte tags of the fields scan_plain_event() takes.
 constexpr uint8_t tag(uint32_t number, uint32_t wire_type) { return static_cast<uint8_t>(number << 3 | wire_type); }
 
-// A varint at `p` (before `end`); nullptr when it is not one. Most are one byte.
-[[gnu::always_inline]] inline const uint8_t* skip_varint(const uint8_t* p, const uint8_t* end, uint64_t* value) {
-  if (p != end && *p < 0x80) [[likely]] {
-    *value = *p;
-    return p + 1;
-  }
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64 && p != end; shift += 7) {
-    const uint8_t byte = *p++;
-    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if (!(byte & 0x80)) {
-      *value = v;
-      return p;
-    }
-  }
-  return nullptr;
-}
-
-// A length-delimited field's body after its tag: [*body, *body_end).
-[[gnu::always_inline]] inline const uint8_t* skip_length(const uint8_t* p, const uint8_t* end, const uint8_t** body) {
-  uint64_t length;
-  p = skip_varint(p, end, &length);
-  if (!p || length > static_cast<uint64_t>(end - p)) return nullptr;
-  *body = p;
-  return p + length;
-}
-
 // A Value that is None, a bool, an int, a float or redacted: each field a varint or the float.
 [[gnu::always_inline]] inline bool plain_value(const uint8_t* p, const uint8_t* end) {
   while (p != end) {
@@ -241,7 +209,7 @@ constexpr uint8_t tag(uint32_t number, uint32_t wire_type) { return static_cast<
       p += 8;
     } else if (t == tag(f::Value::kNone, wire::kVarint) || t == tag(f::Value::kBool, wire::kVarint) ||
                t == tag(f::Value::kInt, wire::kVarint) || t == tag(f::Value::kRedacted, wire::kVarint)) {
-      if (!(p = skip_varint(p, end, &ignored))) return false;
+      if (!(p = wire::read_varint_at(p, end, &ignored))) return false;
     } else {
       return false;
     }
@@ -255,10 +223,10 @@ constexpr uint8_t tag(uint32_t number, uint32_t wire_type) { return static_cast<
     const uint8_t t = *p++;
     uint64_t ignored;
     if (t == tag(f::Binding::kSlot, wire::kVarint) || t == tag(f::Binding::kUnbound, wire::kVarint)) {
-      if (!(p = skip_varint(p, end, &ignored))) return false;
+      if (!(p = wire::read_varint_at(p, end, &ignored))) return false;
     } else if (t == tag(f::Binding::kValue, wire::kLengthDelimited)) {
       const uint8_t* value;
-      if (!(p = skip_length(p, end, &value)) || !plain_value(value, p)) return false;
+      if (!(p = wire::read_length_delimited(p, end, &value)) || !plain_value(value, p)) return false;
     } else {
       return false;
     }
@@ -278,33 +246,33 @@ bool scan_plain_event(const uint8_t* data, size_t size, EventFields* out) {
     uint64_t value;
     switch (t) {
       case tag(f::Event::kKind, wire::kVarint):
-        if (!(p = skip_varint(p, end, &fields.kind))) return false;
+        if (!(p = wire::read_varint_at(p, end, &fields.kind))) return false;
         break;
       case tag(f::Event::kTimeDeltaNs, wire::kVarint):
-        if (fields.delta_begin || !(p = skip_varint(p, end, &fields.time_delta_ns))) return false;
+        if (fields.delta_begin || !(p = wire::read_varint_at(p, end, &fields.time_delta_ns))) return false;
         fields.delta_begin = field_begin;
         fields.delta_end = p;
         break;
       case tag(f::Event::kCodeId, wire::kVarint):
-        if (!(p = skip_varint(p, end, &fields.code_id))) return false;
+        if (!(p = wire::read_varint_at(p, end, &fields.code_id))) return false;
         break;
       case tag(f::Event::kFullState, wire::kVarint):
-        if (!(p = skip_varint(p, end, &value))) return false;
+        if (!(p = wire::read_varint_at(p, end, &value))) return false;
         fields.full_state = value != 0;
         break;
       case tag(f::Event::kLine, wire::kVarint):
       case tag(f::Event::kDepth, wire::kVarint):
       case tag(f::Event::kLocalsIncomplete, wire::kVarint):
-        if (!(p = skip_varint(p, end, &value))) return false;
+        if (!(p = wire::read_varint_at(p, end, &value))) return false;
         break;
       case tag(f::Event::kLocals, wire::kLengthDelimited): {
         const uint8_t* binding;
-        if (!(p = skip_length(p, end, &binding)) || !plain_binding(binding, p)) return false;
+        if (!(p = wire::read_length_delimited(p, end, &binding)) || !plain_binding(binding, p)) return false;
         break;
       }
       case tag(f::Event::kValue, wire::kLengthDelimited): {
         const uint8_t* returned;
-        if (!(p = skip_length(p, end, &returned)) || !plain_value(returned, p)) return false;
+        if (!(p = wire::read_length_delimited(p, end, &returned)) || !plain_value(returned, p)) return false;
         break;
       }
       default:  // anything else, thread and time_ns included (the collector writes those)

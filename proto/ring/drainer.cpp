@@ -37,18 +37,11 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// The PacketBatch.packet frame at `p` when its length takes one or two bytes, as nearly all do:
-// its packet is [*packet, returned). nullptr: read the frame the general way.
-const uint8_t* short_frame(const uint8_t* p, const uint8_t* end, const uint8_t** packet) {
+// The PacketBatch.packet frame at `p`, read without a ProtoReader: its packet is [*packet,
+// returned). nullptr: not a well-formed frame; ProtoReader says why.
+const uint8_t* read_frame(const uint8_t* p, const uint8_t* end, const uint8_t** packet) {
   constexpr uint8_t kFrameTag = kPacketField << 3 | kLengthDelimited;
-  if (end - p < 3 || p[0] != kFrameTag) return nullptr;
-  const bool one_byte = p[1] < 0x80;
-  if (!one_byte && p[2] >= 0x80) return nullptr;
-  const size_t length = one_byte ? p[1] : (p[1] & 0x7f) | size_t{p[2]} << 7;
-  const uint8_t* body = p + (one_byte ? 2 : 3);
-  if (length > static_cast<size_t>(end - body)) return nullptr;
-  *packet = body;
-  return body + length;
+  return p != end && *p == kFrameTag ? wire::read_length_delimited(p + 1, end, packet) : nullptr;
 }
 
 // One read of a plain field in shared memory: the compiler may neither repeat nor tear it.
@@ -234,7 +227,7 @@ Drainer::Progress Drainer::consume(uint32_t index, uint32_t writer_id, uint64_t 
       const uint8_t* const end = frame + length;
       while (frame != end) {
         const uint8_t* packet;
-        const uint8_t* next = short_frame(frame, end, &packet);
+        const uint8_t* next = read_frame(frame, end, &packet);
         if (!next) {
           wire::ProtoReader reader(frame, static_cast<size_t>(end - frame));
           wire::Field field;

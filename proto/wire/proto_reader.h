@@ -7,6 +7,36 @@
 
 namespace pyrewind::wire {
 
+// The varint at `p` (before `end`) into `*value`: returns the byte after it, or nullptr when
+// there is none. For scanners that read a few fields without a ProtoReader (same rules).
+[[gnu::always_inline]] inline const uint8_t* read_varint_at(const uint8_t* p, const uint8_t* end, uint64_t* value) {
+  if (p != end && *p < 0x80) [[likely]] {  // most tags, lengths and values
+    *value = *p;
+    return p + 1;
+  }
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && p != end; shift += 7) {
+    const uint8_t byte = *p++;
+    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) {
+      *value = v;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+// The body of a length-delimited field whose tag was just read, `p` at its length: [*body,
+// returned). nullptr when the length is malformed or runs past `end`.
+[[gnu::always_inline]] inline const uint8_t* read_length_delimited(const uint8_t* p, const uint8_t* end,
+                                                                   const uint8_t** body) {
+  uint64_t length;
+  p = read_varint_at(p, end, &length);
+  if (!p || length > static_cast<uint64_t>(end - p)) return nullptr;
+  *body = p;
+  return p + length;
+}
+
 struct Field {
   uint32_t number = 0;
   uint32_t wire_type = 0;
@@ -75,14 +105,10 @@ class ProtoReader {
     return read_long_varint(value);
   }
   __attribute__((noinline)) bool read_long_varint(uint64_t& value) {
-    value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ == end_) return false;
-      uint8_t byte = *pos_++;
-      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) return true;
-    }
-    return false;
+    const uint8_t* next = read_varint_at(pos_, end_, &value);
+    if (!next) return false;
+    pos_ = next;
+    return true;
   }
   bool fail() {
     ok_ = false;
