@@ -562,10 +562,8 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
   if (event.incomplete()) state.dict = nullptr;
 }
 
-// An event with the frame's locals: what changed since its last event, or all of them when
-// `full`. Returns false if the event did not fit or was dropped.
-bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full) {
-  if (emit_scalar_locals(thread, shadow, kind, line, full)) return true;
+// emit_with_locals() for what emit_scalar_locals() does not take.
+bool emit_general_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full) {
   const bool capture_locals = Agent::instance()->limits().capture_locals;
   const bool fast_locals = capture_locals && shadow.meta->fast_locals;
   SlotChanges changes(thread, fast_locals ? shadow.meta->name_ids.size() : 0);
@@ -578,6 +576,12 @@ bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind 
   else if (capture_locals)
     encode_dict_locals(event, shadow, full);
   return event.commit();
+}
+
+// An event with the frame's locals: what changed since its last event, or all of them when
+// `full`. Returns false if the event did not fit or was dropped.
+bool emit_with_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind, int line, bool full) {
+  return emit_scalar_locals(thread, shadow, kind, line, full) || emit_general_locals(thread, shadow, kind, line, full);
 }
 
 void pop_frame(ThreadState& thread) {
@@ -728,8 +732,8 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
   // whose locals are all scalars.
   ThreadState* thread = ThreadState::existing();
   FrameShadow* innermost = innermost_frame(thread, meta, frame);
-  if (innermost && !innermost->full_state_due && innermost->pending_exception.empty() &&
-      emit_scalar_locals(*thread, *innermost, wire::EventKind::kLine, line, false)) {
+  const bool steady = innermost && !innermost->full_state_due && innermost->pending_exception.empty();
+  if (steady && emit_scalar_locals(*thread, *innermost, wire::EventKind::kLine, line, false)) {
     innermost->last_line = line;
     return;
   }
@@ -743,7 +747,10 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
     }
     if (g_infer_exception_handled) emit_pending_handled(thread, *shadow, line);
     shadow->last_line = line;
-    shadow->full_state_due = !emit_with_locals(thread, *shadow, wire::EventKind::kLine, line, shadow->full_state_due);
+    const bool full = shadow->full_state_due;
+    // A steady frame's scalar scan has just failed: not again.
+    shadow->full_state_due = steady ? !emit_general_locals(thread, *shadow, wire::EventKind::kLine, line, full)
+                                    : !emit_with_locals(thread, *shadow, wire::EventKind::kLine, line, full);
   });
 }
 
