@@ -256,12 +256,18 @@ inline int long_to_bytes(PyObject* value, unsigned char* out, size_t size) {
 inline bool is_exact_set(PyObject* value) { return Py_TYPE(value) == &PySet_Type; }  // PySet_CheckExact is 3.10+
 
 // A dict's version tag changes on every insertion, deletion and value replacement (PEP 509;
-// deprecated from 3.12 but maintained through 3.13). Equal tags mean the same bindings.
-inline uint64_t dict_version(PyObject* dict) {
+// deprecated from 3.12 but maintained through 3.13). Equal tags mean the same bindings, for a
+// combined table only: from 3.13 an attribute store writes the object's inline values, which
+// its materialised __dict__ shares as split values, without touching that dict's tag. False
+// (no usable version) for a split table.
+inline bool dict_version(PyObject* dict, uint64_t* version) {
+  auto* table = reinterpret_cast<PyDictObject*>(dict);
+  if (table->ma_values) return false;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  return reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
+  *version = table->ma_version_tag;
 #pragma GCC diagnostic pop
+  return true;
 }
 
 // Iterates a set or frozenset without creating an iterator object (no allocation).

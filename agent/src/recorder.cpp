@@ -509,8 +509,10 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
   // table itself and runs no user code either way.
   PyObject* namespace_dict = compat::frame_locals_dict(shadow.frame);
   const bool is_dict = namespace_dict && PyDict_Check(namespace_dict);
-  const uint64_t version = is_dict ? compat::dict_version(namespace_dict) : 0;
-  const bool bindings_unchanged = !full && is_dict && namespace_dict == state.dict && version == state.dict_version;
+  uint64_t version = 0;
+  const bool versioned = is_dict && compat::dict_version(namespace_dict, &version);
+  const bool bindings_unchanged =
+      !full && versioned && namespace_dict == state.dict && version == state.dict_version;
   for (auto& entry : entries) entry.seen = bindings_unchanged && entry.from_dict;
   if (bindings_unchanged) {
     for (auto& entry : entries) {

@@ -264,10 +264,8 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
     // dict of atoms seen before with the same version has the same items.
     DictMemo* memo = nullptr;
     uint64_t version = 0;
-    if (kind == wire::ContainerKind::kDict) {
-      version = compat::dict_version(value);
+    if (kind == wire::ContainerKind::kDict && compat::dict_version(value, &version))
       memo = &dict_memo_[(object_id(value) >> 4) % kDictMemoSlots];
-    }
     if (depth >= limits_.max_depth || (path && path->contains(value))) {
       h = step(h, kTagCut);
     } else if (memo && memo->dict == value && memo->version == version && memo->depth == depth) {

@@ -50,5 +50,31 @@ def atoms():
     return same, outer, fresh
 
 
+class Point:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+
+def tables():
+    # The dict layouts the agent reads in place or not: a table with deleted entries, one
+    # large enough for 2-byte indices, a str-keyed one, and an instance's (split) __dict__.
+    big = {i: i * i for i in range(300)}
+    for i in range(0, 300, 7):
+        del big[i]
+    big[1] = "one"
+    named = {"k%d" % i: i for i in range(40)}
+    del named["k0"]
+    named["k1"] = [1]
+    named["k1"].append(2)
+    p = Point(1, 2)
+    attrs = p.__dict__
+    p.x = 10
+    p.z = 3
+    del p.y
+    return len(big), len(named), attrs
+
+
 print(mutate())
 print(atoms())
+print(tables())
