@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "compat/dict_layout.h"
+
 #if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x030E0000
 #error "pyrewind supports CPython 3.9 to 3.13"
 #endif
@@ -267,6 +269,32 @@ inline bool dict_version(PyObject* dict, uint64_t* version) {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   *version = table->ma_version_tag;
 #pragma GCC diagnostic pop
+  return true;
+}
+
+// A dict's combined table read in place, for a walk in insertion order without a call per item:
+// `*first_key` is the first entry's key, its value the pointer after it, and entries are
+// `*stride` pointers apart; an entry whose value is null was deleted. False for a split table
+// (an instance's __dict__), which PyDict_Next walks. Only valid while no code can mutate `dict`.
+inline bool dict_combined_entries(PyObject* dict, PyObject* const** first_key, Py_ssize_t* entries,
+                                  size_t* stride) {
+  auto* table = reinterpret_cast<PyDictObject*>(dict);
+  if (table->ma_values) return false;
+  const auto* keys = reinterpret_cast<const pyrewind_dict_keys_head*>(table->ma_keys);
+  const uintptr_t indices = reinterpret_cast<uintptr_t>(keys + 1);
+  *entries = keys->dk_nentries;
+#if PY_VERSION_HEX >= 0x030B0000
+  auto* entry = reinterpret_cast<PyObject**>(indices + (size_t{1} << keys->dk_log2_index_bytes));
+  const bool general = keys->dk_kind == PYREWIND_DICT_KEYS_GENERAL;
+#else
+  const size_t size = static_cast<size_t>(keys->dk_size);
+  const size_t index_bytes = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffff ? 4 : 8;
+  auto* entry = reinterpret_cast<PyObject**>(indices + size * index_bytes);
+  constexpr bool general = true;
+#endif
+  // General entries are {hash, key, value}; those of str-keyed tables (3.11+) {key, value}.
+  *first_key = general ? entry + 1 : entry;
+  *stride = general ? 3 : 2;
   return true;
 }
 

@@ -129,7 +129,7 @@ class ValueCapture {
   static constexpr size_t kDictMemoSlots = 251;
   bool is_atom(PyObject* value) const;
   uint64_t fingerprint_at(PyObject* value, uint32_t depth, const Path* path, ContainerScan* scan) const;
-  uint64_t item_fingerprint(PyObject* item, uint32_t depth, const Path* path) const;
+  uint64_t item_fingerprint(PyObject* item, uint32_t depth, const Path* path, bool* atoms_only) const;
   void encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject* value, uint32_t depth,
                  const Path* path, size_t budget_end, uint32_t reused_items = 0) const;
   void encode_container(wire::ProtoWriter& writer, PyObject* value, uint32_t depth, const Path* path,
