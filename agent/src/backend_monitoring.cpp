@@ -68,21 +68,25 @@ int frame_line(compat::Frame frame) { return PyUnstable_InterpreterFrame_GetLine
 
 constexpr int32_t kLineUnknown = INT32_MIN;
 
+// The first lookup of an instruction's line, cached in the code's table.
+int first_line_at(CodeMeta& meta, long long offset) {
+  const size_t index = static_cast<size_t>(offset) / 2;
+  if (index > (1u << 24)) return PyCode_Addr2Line(meta.code, static_cast<int>(offset));
+  if (index >= meta.line_by_instruction.size()) meta.line_by_instruction.resize(index + 1, kLineUnknown);
+  return meta.line_by_instruction[index] = PyCode_Addr2Line(meta.code, static_cast<int>(offset));
+}
+
 // The same for start/resume/return/yield callbacks, whose offset argument is that instruction:
 // looked up in the code's line table once per instruction and cached, since a line-table scan
 // per call and return is a large part of their cost.
-int line_at(CodeMeta& meta, PyObject* const* args, Py_ssize_t nargs) {
+[[gnu::always_inline]] inline int line_at(CodeMeta& meta, PyObject* const* args, Py_ssize_t nargs) {
   long long offset;
   if (nargs < 2 || !PyLong_CheckExact(args[1]) || !compat::long_small_value(args[1], &offset) || offset < 0)
     return 0;
   const size_t index = static_cast<size_t>(offset) / 2;
-  if (index >= meta.line_by_instruction.size()) {
-    if (index > (1u << 24)) return PyCode_Addr2Line(meta.code, static_cast<int>(offset));
-    meta.line_by_instruction.resize(index + 1, kLineUnknown);
-  }
-  int32_t& line = meta.line_by_instruction[index];
-  if (line == kLineUnknown) line = PyCode_Addr2Line(meta.code, static_cast<int>(offset));
-  return line;
+  if (index < meta.line_by_instruction.size() && meta.line_by_instruction[index] != kLineUnknown)
+    return meta.line_by_instruction[index];
+  return first_line_at(meta, offset);
 }
 
 long local_events(const CodeMeta& meta) {
@@ -91,8 +95,7 @@ long local_events(const CodeMeta& meta) {
   return events;
 }
 
-bool enable_local_events(CodeMeta& meta) {
-  if (meta.local_events_set) return true;
+bool set_local_events(CodeMeta& meta) {
   const long events = local_events(meta);
   PyObject* result = PyObject_CallMethod(g_monitoring, "set_local_events", "iOl", g_tool,
                                          reinterpret_cast<PyObject*>(meta.code), events);
@@ -103,6 +106,10 @@ bool enable_local_events(CodeMeta& meta) {
   Py_DECREF(result);
   meta.local_events_set = true;
   return true;
+}
+
+[[gnu::always_inline]] inline bool enable_local_events(CodeMeta& meta) {
+  return meta.local_events_set || set_local_events(meta);
 }
 
 PyObject* on_py_start(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
