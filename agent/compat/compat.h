@@ -230,20 +230,35 @@ inline int code_set_extra(PyCodeObject* code, Py_ssize_t index, void* extra) {
   return _PyCode_SetExtra(reinterpret_cast<PyObject*>(code), index, extra);
 }
 
-// The value of an int that fits in a machine word without a call into the interpreter;
-// false for larger ones (use PyLong_AsLongLongAndOverflow then).
+// The value of an int below 2^62 in magnitude (counters, sums, ids, sizes, timestamps in ns)
+// read in place, without a call into the interpreter; false for larger ones (use
+// PyLong_AsLongLongAndOverflow then).
 inline bool long_small_value(PyObject* value, long long* out) {
-#if PY_VERSION_HEX >= 0x030C0000
   auto* number = reinterpret_cast<PyLongObject*>(value);
-  if (!_PyLong_IsCompact(number)) return false;
-  *out = _PyLong_CompactValue(number);
-  return true;
+#if PY_VERSION_HEX >= 0x030C0000
+  if (_PyLong_IsCompact(number)) {
+    *out = _PyLong_CompactValue(number);
+    return true;
+  }
+  const uintptr_t digit_count = number->long_value.lv_tag >> _PyLong_NON_SIZE_BITS;
+  const digit* digits = number->long_value.ob_digit;
+  const bool negative = (number->long_value.lv_tag & _PyLong_SIGN_MASK) == 2;
 #else
-  Py_ssize_t size = Py_SIZE(value);
-  if (size < -1 || size > 1) return false;
-  *out = size * static_cast<long long>(reinterpret_cast<PyLongObject*>(value)->ob_digit[0]);
-  return true;
+  const Py_ssize_t size = Py_SIZE(value);
+  if (size >= -1 && size <= 1) {
+    *out = size * static_cast<long long>(number->ob_digit[0]);
+    return true;
+  }
+  const size_t digit_count = static_cast<size_t>(size < 0 ? -size : size);
+  const digit* digits = number->ob_digit;
+  const bool negative = size < 0;
 #endif
+  if (digit_count > 3) return false;
+  uint64_t magnitude = uint64_t{digits[0]} | uint64_t{digits[1]} << PyLong_SHIFT;
+  if (digit_count == 3) magnitude |= uint64_t{digits[2]} << (2 * PyLong_SHIFT);
+  if (magnitude >> 62) return false;
+  *out = negative ? -static_cast<long long>(magnitude) : static_cast<long long>(magnitude);
+  return true;
 }
 
 // Two's-complement little-endian bytes of an int; 0 on success.

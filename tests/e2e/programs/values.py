@@ -30,6 +30,19 @@ def scalars():
     edge_plus = 2 ** 53 + 1
     edge_minus = -(2 ** 53)
     edge_minus_minus = -(2 ** 53) - 1
+    # Digit boundaries: ints of one, two and three 30-bit digits take different paths.
+    one_digit_top = 2 ** 30 - 1
+    two_digits = 2 ** 30
+    two_digits_negative = -(2 ** 30) - 5
+    two_digits_top = 2 ** 60 - 1
+    three_digits = 2 ** 60
+    three_digits_negative = -(2 ** 60)
+    three_digits_top = 2 ** 62 - 1
+    past_three_digits_top = -(2 ** 62)
+    nanoseconds = 1_765_000_000_123_456_789
+    word_top = 2 ** 63 - 1
+    word_bottom = -(2 ** 63)
+    ints = [2 ** 30, -(2 ** 59), 2 ** 61, 3, -(2 ** 30)]
     wide = 2 ** 1024 - 1
     too_wide = 2 ** 1024
     too_wide_negative = -(2 ** 4000)
@@ -99,4 +112,13 @@ def others():
     return 0
 
 
-print(scalars(), containers(), others())
+def crossing():
+    # A counter growing past one digit, then negated: the same local on both paths.
+    total = 2 ** 30 - 3
+    for _ in range(5):
+        total += 1
+    total = -total
+    return total * 2 ** 29
+
+
+print(scalars(), containers(), others(), crossing())
