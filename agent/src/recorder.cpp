@@ -190,15 +190,35 @@ constexpr size_t kPlainBindingBytes = 24;
   position = at;
 }
 
-// An unbound slot, or one bound to a small int or a float.
+// A binding of a slot to None (varint field 1 = true) or a bool (varint field 0 or 1).
+[[gnu::always_inline]] inline void put_flag_binding(uint8_t*& position, int slot, uint32_t value_field, bool flag) {
+  using W = wire::ProtoWriter;
+  uint8_t* at = position;
+  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
+  // Slot tag and number, value tag and length, 2: the field's tag and one byte.
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + 2);
+  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
+  W::put_varint(at, static_cast<uint32_t>(slot));
+  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
+  *at++ = 2;
+  *at++ = W::tag_byte(value_field, wire::kVarint);
+  *at++ = flag ? 1 : 0;
+  position = at;
+}
+
+// An unbound slot, or one bound to what ValueCapture::scalar_fingerprint() takes.
 [[gnu::always_inline]] inline void put_plain_binding(uint8_t*& at, int slot, PyObject* value) {
   long long small;
   if (!value)
     put_unbound_binding(at, slot);
+  else if (Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small))
+    put_small_int_binding(at, slot, small);
   else if (Py_TYPE(value) == &PyFloat_Type)
     put_float_binding(at, slot, PyFloat_AS_DOUBLE(value));
-  else if (compat::long_small_value(value, &small))
-    put_small_int_binding(at, slot, small);
+  else if (value == Py_None)
+    put_flag_binding(at, slot, f::Value::kNone, true);
+  else
+    put_flag_binding(at, slot, f::Value::kBool, value == Py_True);
 }
 
 // A slot bound to a value that is not plain (put_plain_binding): redacted, or walked into `scan`.

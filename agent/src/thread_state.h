@@ -34,7 +34,7 @@ struct ItemsShadow {
 struct SlotChange {
   int slot;
   uint32_t scan;  // not plain: index of the value's fingerprint walk in ThreadState::slot_scans
-  bool plain;     // unbound, a small int or a float: a binding of known size
+  bool plain;     // unbound, a small int, a float, None or a bool: a binding of known size
   uint64_t fingerprint;
   PyObject* value;
 };

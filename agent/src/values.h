@@ -78,16 +78,22 @@ class ValueCapture {
     uint64_t fp;
     return scalar_fingerprint(value, &fp) ? fp : fingerprint_at(value, 0, nullptr, scan);
   }
-  // The fingerprint of a small int or a float; false for any other value.
+  // The fingerprint of a small int, a float, None or a bool (as fingerprint_at gives it);
+  // false for any other value.
   static bool scalar_fingerprint(PyObject* value, uint64_t* fp) {
     PyTypeObject* type = Py_TYPE(value);
     long long small;
     if (type == &PyLong_Type && compat::long_small_value(value, &small)) {
       *fp = detail::step(detail::tags::kTagInt, static_cast<uint64_t>(small));
-      return true;
+    } else if (type == &PyFloat_Type) {
+      *fp = detail::float_fingerprint(value);
+    } else if (value == Py_None) {
+      *fp = detail::tags::kTagNone;
+    } else if (type == &PyBool_Type) {
+      *fp = detail::step(detail::tags::kTagBool, value == Py_True);
+    } else {
+      return false;
     }
-    if (type != &PyFloat_Type) return false;
-    *fp = detail::float_fingerprint(value);
     return true;
   }
   // Encodes `value` as a pyrewind.v1.Value in field `field`, using at most about `budget`

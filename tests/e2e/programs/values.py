@@ -112,6 +112,16 @@ def others():
     return 0
 
 
+def flags(n):
+    # Only None, bools and ints: every line of this frame is written in place.
+    found = None
+    done = False
+    for i in range(n):
+        done = i == n - 1
+        found = i if done else None
+    return found, done
+
+
 def crossing():
     # A counter growing past one digit, then negated: the same local on both paths.
     total = 2 ** 30 - 3
@@ -121,4 +131,4 @@ def crossing():
     return total * 2 ** 29
 
 
-print(scalars(), containers(), others(), crossing())
+print(scalars(), containers(), others(), flags(3), crossing())
