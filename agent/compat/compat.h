@@ -261,6 +261,16 @@ inline bool long_small_value(PyObject* value, long long* out) {
   return true;
 }
 
+// A str's characters are in place (before 3.12 a legacy str may not be).
+inline bool str_is_ready(PyObject* value) {
+#if PY_VERSION_HEX < 0x030C0000
+  return PyUnicode_IS_READY(value);
+#else
+  (void)value;
+  return true;
+#endif
+}
+
 // Two's-complement little-endian bytes of an int; 0 on success.
 inline int long_to_bytes(PyObject* value, unsigned char* out, size_t size) {
 #if PY_VERSION_HEX >= 0x030D0000

@@ -385,7 +385,13 @@ class InPlaceEvent {
     PyObject* value = values[slot];
     uint64_t fingerprint = kUnboundFingerprint;
     if (value) {
-      if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) return false;
+      if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) {
+        // A str the reader already holds needs no binding; a changed one, the general path.
+        if (full || !ValueCapture::cached_str_fingerprint(value, &fingerprint) ||
+            (fingerprint | 1) != fingerprints[slot])
+          return false;
+        continue;
+      }
       fingerprint |= 1;
     } else if (full) {  // as find_slot_changes(): what the full state then writes anyway
       fingerprints[slot] = fingerprint;

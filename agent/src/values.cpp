@@ -18,6 +18,7 @@ constexpr size_t kItemReserve = 64;  // bytes kept free to close open messages a
 constexpr size_t kSmallIntItemBytes = 13;  // a Value with a small int: tag, length, tag, varint
 
 using detail::step;
+using detail::str_fingerprint;
 using namespace detail::tags;
 
 uint64_t hash_bytes(const void* data, size_t size, uint64_t h) {
@@ -178,15 +179,6 @@ bool encode_small_int(wire::ProtoWriter& writer, uint32_t field, PyObject* value
   return true;
 }
 
-bool is_ready_str(PyObject* value) {
-#if PY_VERSION_HEX < 0x030C0000
-  return PyUnicode_IS_READY(value);
-#else
-  (void)value;
-  return true;
-#endif
-}
-
 }  // namespace
 
 struct ValueCapture::Path {
@@ -219,8 +211,7 @@ inline bool ValueCapture::is_atom(PyObject* value) const {
   PyTypeObject* type = Py_TYPE(item);
   if (type == &PyUnicode_Type) {
     const Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(item)->hash;
-    if (cached != -1 && is_ready_str(item))
-      return step(step(kTagStr, static_cast<uint64_t>(PyUnicode_GET_LENGTH(item))), static_cast<uint64_t>(cached));
+    if (cached != -1 && compat::str_is_ready(item)) return str_fingerprint(PyUnicode_GET_LENGTH(item), cached);
   } else if (type == &PyLong_Type) {
     long long small;
     if (compat::long_small_value(item, &small)) return step(kTagInt, static_cast<uint64_t>(small));
@@ -248,7 +239,7 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
     return h;
   }
   if (type == &PyFloat_Type) return detail::float_fingerprint(value);
-  if (type == &PyUnicode_Type && is_ready_str(value)) {
+  if (type == &PyUnicode_Type && compat::str_is_ready(value)) {
     const Py_ssize_t length = PyUnicode_GET_LENGTH(value);
     uint64_t h = step(kTagStr, static_cast<uint64_t>(length));
     Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(value)->hash;
@@ -258,7 +249,7 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
       cached = PyObject_Hash(value);
       if (cached == -1) PyErr_Clear();
     }
-    if (cached != -1) return step(h, static_cast<uint64_t>(cached));
+    if (cached != -1) return str_fingerprint(length, cached);
     const size_t chars = std::min<size_t>(static_cast<size_t>(length), limits_.max_string);
     return hash_bytes(PyUnicode_DATA(value), chars * PyUnicode_KIND(value), h);
   }
@@ -396,7 +387,7 @@ void ValueCapture::encode_at(wire::ProtoWriter& writer, uint32_t field, PyObject
     }
   } else if (type == &PyFloat_Type) {
     writer.double_field(f::Value::kFloat, PyFloat_AS_DOUBLE(value));
-  } else if (type == &PyUnicode_Type && is_ready_str(value)) {
+  } else if (type == &PyUnicode_Type && compat::str_is_ready(value)) {
     auto text = writer.begin_nested(f::Value::kStr);
     const size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(value));
     char buffer[4 * 1024];
@@ -503,7 +494,7 @@ void ValueCapture::encode_object(wire::ProtoWriter& writer, PyObject* value, siz
   if (limits_.call_repr && !PyErr_Occurred()) {
     // Opt-in: user code runs here. Any exception it raises is recorded and cleared.
     PyObject* repr = PyObject_Repr(value);
-    if (repr && PyUnicode_CheckExact(repr) && is_ready_str(repr)) {
+    if (repr && PyUnicode_CheckExact(repr) && compat::str_is_ready(repr)) {
       char buffer[4 * 1024];
       size_t room = budget_end > writer.size() + kItemReserve ? budget_end - writer.size() - kItemReserve : 0;
       size_t chars = 0;
@@ -537,7 +528,7 @@ void ValueCapture::encode_exception(wire::ProtoWriter& writer, uint32_t field, P
       if (PyTuple_GET_SIZE(args) == 0) {
         writer.bytes_field(f::ExceptionInfo::kMessage, "", 0);
       } else if (PyTuple_GET_SIZE(args) == 1 && PyUnicode_CheckExact(PyTuple_GET_ITEM(args, 0)) &&
-                 is_ready_str(PyTuple_GET_ITEM(args, 0))) {
+                 compat::str_is_ready(PyTuple_GET_ITEM(args, 0))) {
         PyObject* message = PyTuple_GET_ITEM(args, 0);
         char buffer[4 * 1024];
         size_t chars = 0;

@@ -38,6 +38,11 @@ enum Tag : uint64_t {
 // differ in a single item never collide.
 inline uint64_t step(uint64_t h, uint64_t v) { return (std::rotl(h, 26) ^ v) * 0x9E3779B97F4A7C15ULL; }
 
+// A str with a cached hash.
+inline uint64_t str_fingerprint(Py_ssize_t length, Py_hash_t hash) {
+  return step(step(tags::kTagStr, static_cast<uint64_t>(length)), static_cast<uint64_t>(hash));
+}
+
 inline uint64_t float_fingerprint(PyObject* value) {
   const double d = PyFloat_AS_DOUBLE(value);
   uint64_t bits;
@@ -94,6 +99,15 @@ class ValueCapture {
     } else {
       return false;
     }
+    return true;
+  }
+  // The fingerprint of an exact str whose hash is cached (most str locals), without hashing:
+  // false for any other value.
+  static bool cached_str_fingerprint(PyObject* value, uint64_t* fp) {
+    if (Py_TYPE(value) != &PyUnicode_Type) return false;
+    const Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(value)->hash;
+    if (cached == -1 || !compat::str_is_ready(value)) return false;
+    *fp = detail::str_fingerprint(PyUnicode_GET_LENGTH(value), cached);
     return true;
   }
   // Encodes `value` as a pyrewind.v1.Value in field `field`, using at most about `budget`

@@ -122,6 +122,17 @@ def flags(n):
     return found, done
 
 
+def labelled(n):
+    # A str local held across steps that change only ints, then rebound.
+    name = "label"
+    total = 0
+    for i in range(n):
+        total += i
+        if i == 1:
+            name = name.upper()
+    return name, total
+
+
 def crossing():
     # A counter growing past one digit, then negated: the same local on both paths.
     total = 2 ** 30 - 3
@@ -131,4 +142,4 @@ def crossing():
     return total * 2 ** 29
 
 
-print(scalars(), containers(), others(), flags(3), crossing())
+print(scalars(), containers(), others(), flags(3), labelled(3), crossing())
