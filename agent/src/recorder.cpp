@@ -386,8 +386,11 @@ class InPlaceEvent {
     uint64_t fingerprint = kUnboundFingerprint;
     if (value) {
       if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) {
-        // A str the reader already holds needs no binding; a changed one, the general path.
-        if (full || !ValueCapture::cached_str_fingerprint(value, &fingerprint) ||
+        // A str or an object (self) the reader already holds needs no binding; a changed one,
+        // the general path.
+        if (full ||
+            !(ValueCapture::cached_str_fingerprint(value, &fingerprint) ||
+              capture().identity_fingerprint(value, &fingerprint)) ||
             (fingerprint | 1) != fingerprints[slot])
           return false;
         continue;

@@ -328,7 +328,7 @@ uint64_t ValueCapture::fingerprint_at(PyObject* value, uint32_t depth, const Pat
     }
     return step(h, static_cast<uint64_t>(length));
   }
-  uint64_t h = step(step(kTagObject, reinterpret_cast<uintptr_t>(type)), object_id(value));
+  uint64_t h = detail::object_fingerprint(value);
   if (limits_.call_repr) {
     // With --repr a user object's recorded form includes its repr, which can change while its
     // identity does not; fingerprint what will be recorded.

@@ -43,6 +43,11 @@ inline uint64_t str_fingerprint(Py_ssize_t length, Py_hash_t hash) {
   return step(step(tags::kTagStr, static_cast<uint64_t>(length)), static_cast<uint64_t>(hash));
 }
 
+// An object recorded by its type and id alone.
+inline uint64_t object_fingerprint(PyObject* value) {
+  return step(step(tags::kTagObject, reinterpret_cast<uintptr_t>(Py_TYPE(value))), reinterpret_cast<uintptr_t>(value));
+}
+
 inline uint64_t float_fingerprint(PyObject* value) {
   const double d = PyFloat_AS_DOUBLE(value);
   uint64_t bits;
@@ -108,6 +113,17 @@ class ValueCapture {
     const Py_hash_t cached = reinterpret_cast<PyASCIIObject*>(value)->hash;
     if (cached == -1 || !compat::str_is_ready(value)) return false;
     *fp = detail::str_fingerprint(PyUnicode_GET_LENGTH(value), cached);
+    return true;
+  }
+  // The fingerprint of an object recorded by its type and id alone (not with --repr): anything
+  // but None, bool, int, float, str, bytes and the exact containers; false for those.
+  bool identity_fingerprint(PyObject* value, uint64_t* fp) const {
+    PyTypeObject* type = Py_TYPE(value);
+    if (limits_.call_repr || value == Py_None || type == &PyBool_Type || type == &PyLong_Type ||
+        type == &PyFloat_Type || type == &PyUnicode_Type || type == &PyBytes_Type || type == &PyList_Type ||
+        type == &PyTuple_Type || type == &PyDict_Type || type == &PySet_Type || type == &PyFrozenSet_Type)
+      return false;
+    *fp = detail::object_fingerprint(value);
     return true;
   }
   // Encodes `value` as a pyrewind.v1.Value in field `field`, using at most about `budget`

@@ -133,6 +133,26 @@ def labelled(n):
     return name, total
 
 
+class Tally:
+    def run(self, n):
+        # self, recorded by type and id, held across int-only steps.
+        total = 0
+        for i in range(n):
+            total += i
+        self.total = total
+        return total
+
+
+def rebound(n):
+    # An object local rebound to another (live) object of the same type.
+    first = Plain()
+    box = first
+    for i in range(n):
+        if i == 1:
+            box = Plain()
+    return box is first
+
+
 def crossing():
     # A counter growing past one digit, then negated: the same local on both paths.
     total = 2 ** 30 - 3
@@ -142,4 +162,4 @@ def crossing():
     return total * 2 ** 29
 
 
-print(scalars(), containers(), others(), flags(3), labelled(3), crossing())
+print(scalars(), containers(), others(), flags(3), labelled(3), Tally().run(3), rebound(3), crossing())
