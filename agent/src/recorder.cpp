@@ -267,6 +267,10 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
   auto& scans = thread.slot_scans;
   changes.count = 0;
   scans.clear();
+  // Walks emit_scalar_locals() made for this frame in this callback, in slot order.
+  const ThreadState::WalkedSlot* next_walked = thread.walked;
+  const ThreadState::WalkedSlot* const walked_end =
+      thread.walked_frame == &shadow && !full ? thread.walked + thread.walked_count : thread.walked;
   bool all_plain = true;
   for (int slot = 0; slot < slots; ++slot) {
     // The common case: no cells, nothing redacted.
@@ -290,14 +294,22 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
       all_plain = false;
     } else {
       ContainerScan scan;
-      scan.prefix_items = full ? 0 : bases[slot].items;
-      fp = values.fingerprint(value, &scan) | 1;
+      const ThreadState::WalkedSlot* walked = next_walked < walked_end ? next_walked : nullptr;
+      if (walked && walked->slot == slot && walked->value == value) {
+        fp = walked->fingerprint;  // emit_scalar_locals() has just walked it
+        scan = walked->scan;
+        ++next_walked;
+      } else {
+        scan.prefix_items = full ? 0 : bases[slot].items;
+        fp = values.fingerprint(value, &scan) | 1;
+      }
       if (!full && fp == fingerprints[slot]) continue;
       scans.push_back(scan);
       changes.items[changes.count++] = {slot, static_cast<uint32_t>(scans.size() - 1), false, fp, value};
       all_plain = false;
     }
   }
+  thread.walked_count = 0;
   return all_plain ? kInPlaceHeadBytes + changes.count * kPlainBindingBytes : SIZE_MAX;
 }
 
@@ -373,26 +385,33 @@ class InPlaceEvent {
 // False, having written no event, for any other frame or value.
 [[gnu::always_inline]] inline bool emit_scalar_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind,
                                                       int line, bool full) {
+  static_assert(ThreadState::kMaxWalkedSlots >= SlotChanges::kOnStack);
   const CodeMeta& meta = *shadow.meta;
   const bool capture_locals = Agent::instance()->limits().capture_locals;
   const size_t slots = capture_locals ? meta.name_ids.size() : 0;
+  thread.walked_count = 0;
   if ((capture_locals && !meta.plain_slots) || slots > SlotChanges::kOnStack) return false;
   SlotChanges changes(thread, slots);
   uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
   ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
-  PyObject** values = compat::frame_slots(shadow.frame);
+  PyObject** frame_slots = compat::frame_slots(shadow.frame);
+  uint8_t to_walk[SlotChanges::kOnStack];  // not initialised: written before read
+  size_t to_walk_count = 0;
   for (size_t slot = 0; slot < slots; ++slot) {
-    PyObject* value = values[slot];
+    PyObject* value = frame_slots[slot];
     uint64_t fingerprint = kUnboundFingerprint;
     if (value) {
       if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) {
-        // A str or an object (self) the reader already holds needs no binding; a changed one,
-        // the general path.
-        if (full ||
-            !(ValueCapture::cached_str_fingerprint(value, &fingerprint) ||
-              capture().identity_fingerprint(value, &fingerprint)) ||
-            (fingerprint | 1) != fingerprints[slot])
-          return false;
+        // A str, an object (self) or a container the reader already holds needs no binding;
+        // a changed one, the general path.
+        if (full) return false;
+        if (ValueCapture::cached_str_fingerprint(value, &fingerprint) ||
+            capture().identity_fingerprint(value, &fingerprint)) {
+          if ((fingerprint | 1) != fingerprints[slot]) return false;
+          continue;
+        }
+        if (capture().runs_user_code()) return false;
+        to_walk[to_walk_count++] = static_cast<uint8_t>(slot);
         continue;
       }
       fingerprint |= 1;
@@ -403,6 +422,25 @@ class InPlaceEvent {
     }
     if (full || fingerprint != fingerprints[slot])
       changes.items[changes.count++] = {static_cast<int>(slot), kNoScanIndex, true, fingerprint, value};
+  }
+  // Containers are walked last (a changed str above needs none of it); when one changed, the
+  // general path takes over these walks.
+  if (to_walk_count) {
+    bool changed = false;
+    for (size_t i = 0; i < to_walk_count; ++i) {
+      ThreadState::WalkedSlot& walked = thread.walked[i];
+      walked.slot = to_walk[i];
+      walked.value = frame_slots[walked.slot];
+      walked.scan = ContainerScan{};
+      walked.scan.prefix_items = bases[walked.slot].items;
+      walked.fingerprint = capture().fingerprint(walked.value, &walked.scan) | 1;
+      changed = changed || walked.fingerprint != fingerprints[walked.slot];
+    }
+    if (changed) {
+      thread.walked_count = to_walk_count;
+      thread.walked_frame = &shadow;
+      return false;
+    }
   }
   return emit_plain_in_place(thread, shadow, kind, line, full, changes,
                              kInPlaceHeadBytes + changes.count * kPlainBindingBytes);

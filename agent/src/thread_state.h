@@ -130,6 +130,18 @@ class ThreadState {
   size_t slots_used = 0;
   std::vector<SlotChange> slot_changes;  // of the event being recorded, in a frame with many locals
   std::vector<ContainerScan> slot_scans;
+  // The locals the in-place scan walked before finding that one changed, handed to
+  // find_slot_changes() in the same callback so that none is walked twice.
+  struct WalkedSlot {
+    int slot;
+    PyObject* value;
+    uint64_t fingerprint;
+    ContainerScan scan;
+  };
+  static constexpr size_t kMaxWalkedSlots = 64;
+  WalkedSlot walked[kMaxWalkedSlots];
+  size_t walked_count = 0;
+  const FrameShadow* walked_frame = nullptr;
   uint64_t last_time_ns = 0;
   uint32_t clock_calls = 0;  // since the TSC clock was last recalibrated on this thread
   uint32_t calls_until_session_check = 1;  // see Agent::checks_session_in_callbacks()

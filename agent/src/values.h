@@ -115,6 +115,8 @@ class ValueCapture {
     *fp = detail::str_fingerprint(PyUnicode_GET_LENGTH(value), cached);
     return true;
   }
+  // --repr: walking a value may run user code.
+  bool runs_user_code() const { return limits_.call_repr; }
   // The fingerprint of an object recorded by its type and id alone (not with --repr): anything
   // but None, bool, int, float, str, bytes and the exact containers; false for those.
   bool identity_fingerprint(PyObject* value, uint64_t* fp) const {
