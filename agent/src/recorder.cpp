@@ -538,11 +538,12 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
     const Py_hash_t key_hash = reinterpret_cast<PyASCIIObject*>(key)->hash;
     DictShadow::Entry* found = nullptr;
     // Dict order is stable, so the entry is almost always the next one.
-    for (size_t i = 0; i < entries.size(); ++i) {
-      auto& candidate = entries[(hint + i) % entries.size()];
+    const size_t count = entries.size();
+    for (size_t i = 0, at = hint; i < count; ++i, at = at + 1 == count ? 0 : at + 1) {
+      auto& candidate = entries[at];
       if (candidate.key == key && candidate.key_hash == key_hash) {
         found = &candidate;
-        hint = (hint + i + 1) % entries.size();
+        hint = at + 1 == count ? 0 : at + 1;
         break;
       }
     }
@@ -572,8 +573,8 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
     found->fingerprint = fp;
   };
 
-  // A class body's namespace may be a dict subclass (enum's _EnumDict); PyDict_Next reads the
-  // table itself and runs no user code either way.
+  // A class body's namespace may be a dict subclass (enum's _EnumDict); its table is a dict's,
+  // read without running user code.
   PyObject* namespace_dict = compat::frame_locals_dict(shadow.frame);
   const bool is_dict = namespace_dict && PyDict_Check(namespace_dict);
   uint64_t version = 0;
@@ -598,9 +599,10 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
       entry.fingerprint = fp;
     }
   } else if (is_dict) {
-    Py_ssize_t position = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(namespace_dict, &position, &key, &value)) visit(key, value, true);
+    for_each_dict_item(namespace_dict, capture().runs_user_code(), [&](PyObject* key, PyObject* value) {
+      visit(key, value, true);
+      return true;
+    });
   }
   state.dict = is_dict ? namespace_dict : nullptr;
   state.dict_version = version;
@@ -615,7 +617,8 @@ void encode_dict_locals(EventEncoder& event, FrameShadow& shadow, bool full) {
   size_t kept = 0;
   for (auto& entry : entries) {
     if (entry.seen) {
-      entries[kept++] = entry;
+      if (&entries[kept] != &entry) entries[kept] = entry;
+      ++kept;
     } else if (!full && !entry.ignored) {
       if (!event.room_for_binding()) {
         entry.value = nullptr;    // no longer owned by the namespace: never read again

@@ -70,27 +70,13 @@ size_t for_each_item(PyObject* value, wire::ContainerKind kind, size_t limit, bo
       }
       break;
     }
-    case wire::ContainerKind::kDict: {
-      PyObject* const* entry;
-      Py_ssize_t entries;
-      size_t stride;
-      // Reading the table in place costs a fifth of a PyDict_Next call per item.
-      if (!user_code_runs && compat::dict_combined_entries(value, &entry, &entries, &stride)) {
-        for (PyObject* const* const end = entry + entries * stride; entry != end && count < limit; entry += stride) {
-          if (!entry[1]) continue;  // deleted
-          if (count++ < skip) continue;
-          if (!visit(entry[0], entry[1])) break;
-        }
-        break;
-      }
-      Py_ssize_t position = 0;
-      PyObject *key, *item;
-      while (count < limit && PyDict_Next(value, &position, &key, &item)) {
-        if (count++ < skip) continue;
-        if (!visit(key, item)) break;
-      }
+    case wire::ContainerKind::kDict:
+      for_each_dict_item(value, user_code_runs, [&](PyObject* key, PyObject* item) __attribute__((always_inline)) {
+        if (count >= limit) return false;
+        if (count++ < skip) return true;
+        return visit(key, item);
+      });
       break;
-    }
     case wire::ContainerKind::kSet:
     case wire::ContainerKind::kFrozenSet: {
       Py_ssize_t position = 0;
