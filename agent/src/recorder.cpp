@@ -268,9 +268,9 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
   changes.count = 0;
   scans.clear();
   // Walks emit_scalar_locals() made for this frame in this callback, in slot order.
-  const ThreadState::WalkedSlot* next_walked = thread.walked;
+  const ThreadState::WalkedSlot* next_walked = thread.walked.get();
   const ThreadState::WalkedSlot* const walked_end =
-      thread.walked_frame == &shadow && !full ? thread.walked + thread.walked_count : thread.walked;
+      thread.walked_frame == &shadow && !full ? next_walked + thread.walked_count : next_walked;
   bool all_plain = true;
   for (int slot = 0; slot < slots; ++slot) {
     // The common case: no cells, nothing redacted.
@@ -378,28 +378,33 @@ class InPlaceEvent {
   return true;
 }
 
-// The steady state of numeric code: a frame whose slots are all plain (CodeMeta::plain_slots,
-// at most SlotChanges::kOnStack) and hold only unbound slots, small ints and floats, or any
-// frame when locals are not captured. One tight scan instead of find_slot_changes() (with
-// record_line()'s shortcut, 720 -> 520 agent instructions per line event in a numeric loop).
-// False, having written no event, for any other frame or value.
-[[gnu::always_inline]] inline bool emit_scalar_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind,
-                                                      int line, bool full) {
-  static_assert(ThreadState::kMaxWalkedSlots >= SlotChanges::kOnStack);
+// The scan of emit_scalar_locals(), for frames whose slots all hold their values (kPlainSlots)
+// or not (cells, free variables, redacted names). False when the event needs the general path.
+template <bool kPlainSlots>
+[[gnu::always_inline]] inline bool scan_locals_in_place(ThreadState& thread, FrameShadow& shadow, bool full,
+                                                        size_t slots, SlotChanges& changes) {
   const CodeMeta& meta = *shadow.meta;
-  const bool capture_locals = Agent::instance()->limits().capture_locals;
-  const size_t slots = capture_locals ? meta.name_ids.size() : 0;
-  thread.walked_count = 0;
-  if ((capture_locals && !meta.plain_slots) || slots > SlotChanges::kOnStack) return false;
-  SlotChanges changes(thread, slots);
   uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
   ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
   PyObject** frame_slots = compat::frame_slots(shadow.frame);
+  PyCodeObject* code = kPlainSlots ? nullptr : compat::frame_code(shadow.frame);
+  auto slot_value = [&](size_t slot) __attribute__((always_inline)) {
+    if constexpr (kPlainSlots) return frame_slots[slot];
+    // Cells and free variables hold their value in a cell (closures).
+    return compat::frame_local_value(shadow.frame, code, static_cast<int>(slot), meta.kinds[slot]);
+  };
   uint8_t to_walk[SlotChanges::kOnStack];  // not initialised: written before read
   size_t to_walk_count = 0;
   for (size_t slot = 0; slot < slots; ++slot) {
-    PyObject* value = frame_slots[slot];
+    PyObject* value = slot_value(slot);
     uint64_t fingerprint = kUnboundFingerprint;
+    if constexpr (!kPlainSlots) {
+      if (value && meta.redacted[slot]) {
+        // Recorded as redacted whatever it holds: only becoming bound needs the general path.
+        if (full || fingerprints[slot] != kRedactedFingerprint) return false;
+        continue;
+      }
+    }
     if (value) {
       if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) {
         // A str, an object (self) or a container the reader already holds needs no binding;
@@ -430,7 +435,7 @@ class InPlaceEvent {
     for (size_t i = 0; i < to_walk_count; ++i) {
       ThreadState::WalkedSlot& walked = thread.walked[i];
       walked.slot = to_walk[i];
-      walked.value = frame_slots[walked.slot];
+      walked.value = slot_value(walked.slot);
       walked.scan = ContainerScan{};
       walked.scan.prefix_items = bases[walked.slot].items;
       walked.fingerprint = capture().fingerprint(walked.value, &walked.scan) | 1;
@@ -442,8 +447,29 @@ class InPlaceEvent {
       return false;
     }
   }
-  return emit_plain_in_place(thread, shadow, kind, line, full, changes,
-                             kInPlaceHeadBytes + changes.count * kPlainBindingBytes);
+  return true;
+}
+
+// The steady state: a frame with at most SlotChanges::kOnStack fast locals whose changed
+// bindings are all plain (unbound, small ints, floats, None, bools), the others unchanged since
+// its last event; or any frame when locals are not captured. One scan, the event written in
+// place, instead of find_slot_changes() and the scratch encoder (with record_line()'s
+// shortcut, 720 -> 520 agent instructions per line event in a numeric loop). False, having
+// written no event, for any other frame or event.
+[[gnu::always_inline]] inline bool emit_scalar_locals(ThreadState& thread, FrameShadow& shadow, wire::EventKind kind,
+                                                      int line, bool full) {
+  static_assert(ThreadState::kMaxWalkedSlots >= SlotChanges::kOnStack);
+  const CodeMeta& meta = *shadow.meta;
+  const bool capture_locals = Agent::instance()->limits().capture_locals;
+  const size_t slots = capture_locals ? meta.name_ids.size() : 0;
+  thread.walked_count = 0;
+  // Module-level and class-body frames keep their names in a dict: encode_dict_locals().
+  if ((capture_locals && !meta.fast_locals) || slots > SlotChanges::kOnStack) return false;
+  SlotChanges changes(thread, slots);
+  const bool in_place = meta.plain_slots ? scan_locals_in_place<true>(thread, shadow, full, slots, changes)
+                                         : scan_locals_in_place<false>(thread, shadow, full, slots, changes);
+  return in_place && emit_plain_in_place(thread, shadow, kind, line, full, changes,
+                                         kInPlaceHeadBytes + changes.count * kPlainBindingBytes);
 }
 
 // Second pass: encodes the bindings find_slot_changes() listed and records them in the shadow.

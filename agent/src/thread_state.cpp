@@ -76,7 +76,7 @@ ThreadState* ThreadState::create_current() {
   // A record must fit in one chunk with its framing.
   const size_t scratch = std::min<size_t>(agent->limits().max_event_bytes, payload - 16);
   t_owner.reset(new (std::nothrow) ThreadState(agent->segment(), agent->next_writer_id(), scratch));
-  if (!t_owner || !t_owner->scratch_) {
+  if (!t_owner || !t_owner->scratch_ || !t_owner->walked) {
     t_owner.reset();
     t_failed = true;
     return nullptr;
@@ -87,7 +87,10 @@ ThreadState* ThreadState::create_current() {
 }
 
 ThreadState::ThreadState(ring::SegmentHeader* segment, uint32_t writer_id, size_t scratch_size)
-    : writer_(segment, writer_id), scratch_(new (std::nothrow) uint8_t[scratch_size]), scratch_size_(scratch_size) {
+    : walked(new (std::nothrow) WalkedSlot[kMaxWalkedSlots]),
+      writer_(segment, writer_id),
+      scratch_(new (std::nothrow) uint8_t[scratch_size]),
+      scratch_size_(scratch_size) {
   stack.reserve(64);
   fingerprints.resize(1024);
   items_shadows.resize(1024);

@@ -139,7 +139,7 @@ class ThreadState {
     ContainerScan scan;
   };
   static constexpr size_t kMaxWalkedSlots = 64;
-  WalkedSlot walked[kMaxWalkedSlots];
+  std::unique_ptr<WalkedSlot[]> walked;  // kMaxWalkedSlots of them, apart from the hot fields
   size_t walked_count = 0;
   const FrameShadow* walked_frame = nullptr;
   uint64_t last_time_ns = 0;
