@@ -408,14 +408,15 @@ template <bool kPlainSlots>
     if (value) {
       if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) {
         // A str, an object (self) or a container the reader already holds needs no binding;
-        // a changed one, the general path.
-        if (full) return false;
+        // a changed one, the general path. (The capture exists once any event was encoded;
+        // creating it allocates, which only guarded() may.)
+        if (full || !g_capture) return false;
         if (ValueCapture::cached_str_fingerprint(value, &fingerprint) ||
-            capture().identity_fingerprint(value, &fingerprint)) {
+            g_capture->identity_fingerprint(value, &fingerprint)) {
           if ((fingerprint | 1) != fingerprints[slot]) return false;
           continue;
         }
-        if (capture().runs_user_code()) return false;
+        if (g_capture->runs_user_code()) return false;
         to_walk[to_walk_count++] = static_cast<uint8_t>(slot);
         continue;
       }
@@ -438,7 +439,7 @@ template <bool kPlainSlots>
       walked.value = slot_value(walked.slot);
       walked.scan = ContainerScan{};
       walked.scan.prefix_items = bases[walked.slot].items;
-      walked.fingerprint = capture().fingerprint(walked.value, &walked.scan) | 1;
+      walked.fingerprint = g_capture->fingerprint(walked.value, &walked.scan) | 1;
       changed = changed || walked.fingerprint != fingerprints[walked.slot];
     }
     if (changed) {
@@ -827,7 +828,7 @@ void record_call(CodeMeta& meta, compat::Frame frame, int line) {
 void record_line(CodeMeta& meta, compat::Frame frame, int line) {
   ++meta.window_lines;  // --max-overhead picks the busiest code by these
   // The steady state: the innermost frame, owing neither a full state nor a handled exception,
-  // whose locals are all scalars.
+  // whose locals changed only to scalars (emit_scalar_locals()).
   ThreadState* thread = ThreadState::existing();
   FrameShadow* innermost = innermost_frame(thread, meta, frame);
   const bool steady = innermost && !innermost->full_state_due && innermost->pending_exception.empty();
