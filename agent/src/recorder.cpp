@@ -719,24 +719,25 @@ FrameShadow& push_frame(ThreadState& thread, compat::Frame frame, CodeMeta& meta
   return shadow;
 }
 
-// A return event whose value is absent (unwinding), None, a small int or a float, written in
+// A return event whose value is absent (unwinding), None, a bool, a small int or a float, written in
 // place; else false, having written nothing.
 bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, size_t depth, PyObject* value) {
   using W = wire::ProtoWriter;
   long long small = 0;
   const bool is_int = value && Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small);
-  if (value && value != Py_None && !is_int && Py_TYPE(value) != &PyFloat_Type) return false;
+  const bool is_flag = value == Py_None || (value && Py_TYPE(value) == &PyBool_Type);
+  if (value && !is_flag && !is_int && Py_TYPE(value) != &PyFloat_Type) return false;
   InPlaceEvent event(thread, kInPlaceHeadBytes + kScalarValueBytes);
   if (!event.ok()) return false;
   event.head(wire::EventKind::kReturn, meta, line, depth);
   uint8_t*& at = event.at;
   if (is_int) {
     at = put_small_int_value(at, f::Event::kValue, W::zigzag(small));
-  } else if (value == Py_None) {
+  } else if (is_flag) {  // Value{none: true} or Value{bool: 0/1}
     *at++ = W::tag_byte(f::Event::kValue, wire::kLengthDelimited);
     *at++ = 2;
-    *at++ = W::tag_byte(f::Value::kNone, wire::kVarint);
-    *at++ = 1;
+    *at++ = W::tag_byte(value == Py_None ? f::Value::kNone : f::Value::kBool, wire::kVarint);
+    *at++ = value == Py_False ? 0 : 1;
   } else if (value) {
     *at++ = W::tag_byte(f::Event::kValue, wire::kLengthDelimited);
     *at++ = 9;
@@ -854,7 +855,7 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
 }
 
 void record_return(CodeMeta& meta, compat::Frame frame, int line, PyObject* value) {
-  // The innermost frame returning None, a small int or a float (or unwinding).
+  // The innermost frame returning None, a bool, a small int or a float (or unwinding).
   ThreadState* thread = ThreadState::existing();
   if (FrameShadow* innermost = innermost_frame(thread, meta, frame)) {
     const int returned_line = g_sticky_frame_line && innermost->last_line > 0 ? innermost->last_line : line;
