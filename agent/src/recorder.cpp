@@ -206,7 +206,48 @@ constexpr size_t kPlainBindingBytes = 24;
   position = at;
 }
 
-// An unbound slot, or one bound to what ValueCapture::scalar_fingerprint() takes.
+// Objects recorded by type and id whose type name is at most this long are written in place.
+constexpr size_t kMaxInPlaceTypeName = 64;
+// A binding of a slot to such an object, at most: binding, value and object heads, the type
+// name and the id.
+constexpr size_t kObjectBindingBytes = kPlainBindingBytes + 4 + kMaxInPlaceTypeName + 10;
+
+// The type name to write in place for an object recorded by type and id, or nullptr.
+inline const char* in_place_type_name(PyObject* value, size_t* length) {
+  const char* name = Py_TYPE(value)->tp_name;
+  *length = std::strlen(name);
+  return *length <= kMaxInPlaceTypeName ? name : nullptr;
+}
+
+// A binding of a slot to an object recorded by type and id (ValueCapture::identity_fingerprint),
+// the bytes encode_object() writes: Value{object: ObjectRef{type_name, id}}.
+[[gnu::always_inline]] inline void put_object_binding(uint8_t*& position, int slot, PyObject* value) {
+  using W = wire::ProtoWriter;
+  size_t name_length;
+  const char* name = in_place_type_name(value, &name_length);
+  const uint64_t id = reinterpret_cast<uintptr_t>(value);
+  const size_t object_length = 2 + name_length + 1 + W::varint_size(id);
+  const size_t value_length = 2 + object_length;
+  uint8_t* at = position;
+  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + value_length);
+  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
+  W::put_varint(at, static_cast<uint32_t>(slot));
+  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(value_length);
+  *at++ = W::tag_byte(f::Value::kObject, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(object_length);
+  *at++ = W::tag_byte(f::ObjectRef::kTypeName, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(name_length);
+  std::memcpy(at, name, name_length);
+  at += name_length;
+  *at++ = W::tag_byte(f::ObjectRef::kId, wire::kVarint);
+  W::put_varint(at, id);
+  position = at;
+}
+
+// An unbound slot, or one bound to what ValueCapture::scalar_fingerprint() takes; in an event
+// of emit_scalar_locals(), also to an object with an in_place_type_name().
 [[gnu::always_inline]] inline void put_plain_binding(uint8_t*& at, int slot, PyObject* value) {
   long long small;
   if (!value)
@@ -217,8 +258,10 @@ constexpr size_t kPlainBindingBytes = 24;
     put_float_binding(at, slot, PyFloat_AS_DOUBLE(value));
   else if (value == Py_None)
     put_flag_binding(at, slot, f::Value::kNone, true);
-  else
+  else if (Py_TYPE(value) == &PyBool_Type)
     put_flag_binding(at, slot, f::Value::kBool, value == Py_True);
+  else
+    put_object_binding(at, slot, value);
 }
 
 // A slot bound to a value that is not plain (put_plain_binding): redacted, or walked into `scan`.
@@ -382,7 +425,7 @@ class InPlaceEvent {
 // or not (cells, free variables, redacted names). False when the event needs the general path.
 template <bool kPlainSlots>
 [[gnu::always_inline]] inline bool scan_locals_in_place(ThreadState& thread, FrameShadow& shadow, bool full,
-                                                        size_t slots, SlotChanges& changes) {
+                                                        size_t slots, SlotChanges& changes, size_t* objects) {
   const CodeMeta& meta = *shadow.meta;
   uint64_t* fingerprints = thread.fingerprints.data() + shadow.fingerprint_begin;
   ItemsShadow* bases = thread.items_shadows.data() + shadow.fingerprint_begin;
@@ -407,12 +450,23 @@ template <bool kPlainSlots>
     }
     if (value) {
       if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) {
-        // A str, an object (self) or a container the reader already holds needs no binding;
-        // a changed one, the general path. (The capture exists once any event was encoded;
-        // creating it allocates, which only guarded() may.)
-        if (full || !g_capture) return false;
-        if (ValueCapture::cached_str_fingerprint(value, &fingerprint) ||
-            g_capture->identity_fingerprint(value, &fingerprint)) {
+        // An object recorded by type and id (self) is written in place when it changed; a
+        // str or a container the reader already holds needs no binding, a changed one the
+        // general path. (The capture exists once any event was encoded; creating it
+        // allocates, which only guarded() may.)
+        if (!g_capture) return false;
+        if (g_capture->identity_fingerprint(value, &fingerprint)) {
+          fingerprint |= 1;
+          if (full || fingerprint != fingerprints[slot]) {
+            size_t name_length;
+            if (!in_place_type_name(value, &name_length)) return false;
+            changes.items[changes.count++] = {static_cast<int>(slot), kNoScanIndex, true, fingerprint, value};
+            ++*objects;
+          }
+          continue;
+        }
+        if (full) return false;
+        if (ValueCapture::cached_str_fingerprint(value, &fingerprint)) {
           if ((fingerprint | 1) != fingerprints[slot]) return false;
           continue;
         }
@@ -467,10 +521,12 @@ template <bool kPlainSlots>
   // Module-level and class-body frames keep their names in a dict: encode_dict_locals().
   if ((capture_locals && !meta.fast_locals) || slots > SlotChanges::kOnStack) return false;
   SlotChanges changes(thread, slots);
-  const bool in_place = meta.plain_slots ? scan_locals_in_place<true>(thread, shadow, full, slots, changes)
-                                         : scan_locals_in_place<false>(thread, shadow, full, slots, changes);
+  size_t objects = 0;  // of the changes, bindings to objects
+  const bool in_place = meta.plain_slots ? scan_locals_in_place<true>(thread, shadow, full, slots, changes, &objects)
+                                         : scan_locals_in_place<false>(thread, shadow, full, slots, changes, &objects);
   return in_place && emit_plain_in_place(thread, shadow, kind, line, full, changes,
-                                         kInPlaceHeadBytes + changes.count * kPlainBindingBytes);
+                                         kInPlaceHeadBytes + changes.count * kPlainBindingBytes +
+                                             objects * (kObjectBindingBytes - kPlainBindingBytes));
 }
 
 // Second pass: encodes the bindings find_slot_changes() listed and records them in the shadow.

@@ -51,7 +51,37 @@ def containers(n):
     return sum(counts.values()) + len(window)
 
 
-WORKLOADS = {"loops": loops, "fib": fib, "strings": strings, "containers": containers}
+class Account:
+    def __init__(self, owner):
+        self.owner = owner
+        self.balance = 0
+        self.history = []
+
+    def deposit(self, amount, note=None):
+        if amount <= 0:
+            return False
+        self.balance += amount
+        if note is not None:
+            self.history.append(note)
+        return True
+
+
+def methods(n):
+    # Everyday object code: method calls with self, None defaults, bools, a str picked from a
+    # list local that never changes, attributes updated in place.
+    account = Account("ada")
+    labels = ["rent", "food", "fuel", "misc"]
+    accepted = 0
+    for i in range(n):
+        label = labels[i % 4] if i % 10 == 0 else None
+        if account.deposit(i % 50 + 1, label):
+            accepted += 1
+        if len(account.history) > 20:
+            account.history.clear()
+    return account.balance + accepted
+
+
+WORKLOADS = {"loops": loops, "fib": fib, "strings": strings, "containers": containers, "methods": methods}
 
 
 def main(argv):
