@@ -246,8 +246,53 @@ inline const char* in_place_type_name(PyObject* value, size_t* length) {
   position = at;
 }
 
+// ASCII strs of at most this many characters (and within --max-string) are written in place,
+// in a binding of at most kObjectBindingBytes.
+constexpr Py_ssize_t kMaxInPlaceStr = 64;
+
+// `value` is an exact str that put_str_binding() writes whole, and its fingerprint (hashing
+// it, as fingerprint_at() would, when its hash is not cached yet).
+inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerprint) {
+  if (Py_TYPE(value) != &PyUnicode_Type || !compat::str_is_ready(value) || !PyUnicode_IS_ASCII(value)) return false;
+  const Py_ssize_t length = PyUnicode_GET_LENGTH(value);
+  if (length > kMaxInPlaceStr || static_cast<size_t>(length) > max_string) return false;
+  Py_hash_t hash = reinterpret_cast<PyASCIIObject*>(value)->hash;
+  if (hash == -1) hash = PyObject_Hash(value);  // an exact str: no user code, no failure
+  if (hash == -1) {
+    PyErr_Clear();
+    return false;
+  }
+  *fingerprint = detail::str_fingerprint(length, hash);
+  return true;
+}
+
+// A binding of a slot to such a str, the bytes encode_at() writes for it:
+// Value{str: Text{text, length}}.
+[[gnu::always_inline]] inline void put_str_binding(uint8_t*& position, int slot, PyObject* value) {
+  using W = wire::ProtoWriter;
+  const size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(value));
+  const size_t text_length = 2 + length + 1 + W::varint_size(length);
+  const size_t value_length = 2 + text_length;
+  uint8_t* at = position;
+  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + value_length);
+  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
+  W::put_varint(at, static_cast<uint32_t>(slot));
+  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(value_length);
+  *at++ = W::tag_byte(f::Value::kStr, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(text_length);
+  *at++ = W::tag_byte(f::Text::kText, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(length);
+  std::memcpy(at, PyUnicode_DATA(value), length);
+  at += length;
+  *at++ = W::tag_byte(f::Text::kLength, wire::kVarint);
+  W::put_varint(at, length);
+  position = at;
+}
+
 // An unbound slot, or one bound to what ValueCapture::scalar_fingerprint() takes; in an event
-// of emit_scalar_locals(), also to an object with an in_place_type_name().
+// of emit_scalar_locals(), also to an in_place_str() or an object with an in_place_type_name().
 [[gnu::always_inline]] inline void put_plain_binding(uint8_t*& at, int slot, PyObject* value) {
   long long small;
   if (!value)
@@ -260,6 +305,8 @@ inline const char* in_place_type_name(PyObject* value, size_t* length) {
     put_flag_binding(at, slot, f::Value::kNone, true);
   else if (Py_TYPE(value) == &PyBool_Type)
     put_flag_binding(at, slot, f::Value::kBool, value == Py_True);
+  else if (Py_TYPE(value) == &PyUnicode_Type)
+    put_str_binding(at, slot, value);
   else
     put_object_binding(at, slot, value);
 }
@@ -450,16 +497,16 @@ template <bool kPlainSlots>
     }
     if (value) {
       if (!ValueCapture::scalar_fingerprint(value, &fingerprint)) {
-        // An object recorded by type and id (self) is written in place when it changed; a
-        // str or a container the reader already holds needs no binding, a changed one the
-        // general path. (The capture exists once any event was encoded; creating it
-        // allocates, which only guarded() may.)
+        // An object recorded by type and id (self) or a short ASCII str is written in place
+        // when it changed; any other str or a container the reader already holds needs no
+        // binding, a changed one the general path. (The capture exists once any event was
+        // encoded; creating it allocates, which only guarded() may.)
         if (!g_capture) return false;
-        if (g_capture->identity_fingerprint(value, &fingerprint)) {
+        size_t name_length;
+        if ((g_capture->identity_fingerprint(value, &fingerprint) && in_place_type_name(value, &name_length)) ||
+            in_place_str(value, g_capture->max_string(), &fingerprint)) {
           fingerprint |= 1;
           if (full || fingerprint != fingerprints[slot]) {
-            size_t name_length;
-            if (!in_place_type_name(value, &name_length)) return false;
             changes.items[changes.count++] = {static_cast<int>(slot), kNoScanIndex, true, fingerprint, value};
             ++*objects;
           }
@@ -521,7 +568,7 @@ template <bool kPlainSlots>
   // Module-level and class-body frames keep their names in a dict: encode_dict_locals().
   if ((capture_locals && !meta.fast_locals) || slots > SlotChanges::kOnStack) return false;
   SlotChanges changes(thread, slots);
-  size_t objects = 0;  // of the changes, bindings to objects
+  size_t objects = 0;  // of the changes, bindings to objects and strs
   const bool in_place = meta.plain_slots ? scan_locals_in_place<true>(thread, shadow, full, slots, changes, &objects)
                                          : scan_locals_in_place<false>(thread, shadow, full, slots, changes, &objects);
   return in_place && emit_plain_in_place(thread, shadow, kind, line, full, changes,

@@ -139,6 +139,7 @@ class ValueCapture {
   }
   // --repr: walking a value may run user code.
   bool runs_user_code() const { return limits_.call_repr; }
+  uint32_t max_string() const { return limits_.max_string; }
   // The fingerprint of an object recorded by its type and id alone (not with --repr): anything
   // but None, bool, int, float, str, bytes and the exact containers; false for those.
   bool identity_fingerprint(PyObject* value, uint64_t* fp) const {
