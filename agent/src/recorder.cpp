@@ -219,22 +219,17 @@ inline const char* in_place_type_name(PyObject* value, size_t* length) {
   return *length <= kMaxInPlaceTypeName ? name : nullptr;
 }
 
-// A binding of a slot to an object recorded by type and id (ValueCapture::identity_fingerprint),
-// the bytes encode_object() writes: Value{object: ObjectRef{type_name, id}}.
-[[gnu::always_inline]] inline void put_object_binding(uint8_t*& position, int slot, PyObject* value) {
+// Field `field` holding a Value of an object recorded by type and id
+// (ValueCapture::identity_fingerprint) with an in_place_type_name(): the bytes encode_object()
+// writes, Value{object: ObjectRef{type_name, id}}. Returns the end.
+[[gnu::always_inline]] inline uint8_t* put_object_value(uint8_t* at, uint32_t field, PyObject* value) {
   using W = wire::ProtoWriter;
   size_t name_length;
   const char* name = in_place_type_name(value, &name_length);
   const uint64_t id = reinterpret_cast<uintptr_t>(value);
   const size_t object_length = 2 + name_length + 1 + W::varint_size(id);
-  const size_t value_length = 2 + object_length;
-  uint8_t* at = position;
-  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
-  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + value_length);
-  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
-  W::put_varint(at, static_cast<uint32_t>(slot));
-  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
-  *at++ = static_cast<uint8_t>(value_length);
+  *at++ = W::tag_byte(field, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(2 + object_length);
   *at++ = W::tag_byte(f::Value::kObject, wire::kLengthDelimited);
   *at++ = static_cast<uint8_t>(object_length);
   *at++ = W::tag_byte(f::ObjectRef::kTypeName, wire::kLengthDelimited);
@@ -243,14 +238,14 @@ inline const char* in_place_type_name(PyObject* value, size_t* length) {
   at += name_length;
   *at++ = W::tag_byte(f::ObjectRef::kId, wire::kVarint);
   W::put_varint(at, id);
-  position = at;
+  return at;
 }
 
 // ASCII strs of at most this many characters (and within --max-string) are written in place,
 // in a binding of at most kObjectBindingBytes.
 constexpr Py_ssize_t kMaxInPlaceStr = 64;
 
-// `value` is an exact str that put_str_binding() writes whole, and its fingerprint (hashing
+// `value` is an exact str that put_str_value() writes whole, and its fingerprint (hashing
 // it, as fingerprint_at() would, when its hash is not cached yet).
 inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerprint) {
   if (Py_TYPE(value) != &PyUnicode_Type || !compat::str_is_ready(value) || !PyUnicode_IS_ASCII(value)) return false;
@@ -266,20 +261,14 @@ inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerpri
   return true;
 }
 
-// A binding of a slot to such a str, the bytes encode_at() writes for it:
-// Value{str: Text{text, length}}.
-[[gnu::always_inline]] inline void put_str_binding(uint8_t*& position, int slot, PyObject* value) {
+// Field `field` holding a Value of an in_place_str(): the bytes encode_at() writes for it,
+// Value{str: Text{text, length}}. Returns the end.
+[[gnu::always_inline]] inline uint8_t* put_str_value(uint8_t* at, uint32_t field, PyObject* value) {
   using W = wire::ProtoWriter;
   const size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(value));
   const size_t text_length = 2 + length + 1 + W::varint_size(length);
-  const size_t value_length = 2 + text_length;
-  uint8_t* at = position;
-  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
-  *at++ = static_cast<uint8_t>(1 + W::varint_size(static_cast<uint32_t>(slot)) + 2 + value_length);
-  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
-  W::put_varint(at, static_cast<uint32_t>(slot));
-  *at++ = W::tag_byte(f::Binding::kValue, wire::kLengthDelimited);
-  *at++ = static_cast<uint8_t>(value_length);
+  *at++ = W::tag_byte(field, wire::kLengthDelimited);
+  *at++ = static_cast<uint8_t>(2 + text_length);
   *at++ = W::tag_byte(f::Value::kStr, wire::kLengthDelimited);
   *at++ = static_cast<uint8_t>(text_length);
   *at++ = W::tag_byte(f::Text::kText, wire::kLengthDelimited);
@@ -288,6 +277,20 @@ inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerpri
   at += length;
   *at++ = W::tag_byte(f::Text::kLength, wire::kVarint);
   W::put_varint(at, length);
+  return at;
+}
+
+// A binding of a slot to an in_place_str() or an object with an in_place_type_name().
+[[gnu::always_inline]] inline void put_sized_binding(uint8_t*& position, int slot, PyObject* value) {
+  using W = wire::ProtoWriter;
+  uint8_t* at = position;
+  *at++ = W::tag_byte(f::Event::kLocals, wire::kLengthDelimited);
+  uint8_t* length_at = at++;
+  *at++ = W::tag_byte(f::Binding::kSlot, wire::kVarint);
+  W::put_varint(at, static_cast<uint32_t>(slot));
+  at = Py_TYPE(value) == &PyUnicode_Type ? put_str_value(at, f::Binding::kValue, value)
+                                         : put_object_value(at, f::Binding::kValue, value);
+  *length_at = static_cast<uint8_t>(at - length_at - 1);  // below kObjectBindingBytes: one byte
   position = at;
 }
 
@@ -305,10 +308,8 @@ inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerpri
     put_flag_binding(at, slot, f::Value::kNone, true);
   else if (Py_TYPE(value) == &PyBool_Type)
     put_flag_binding(at, slot, f::Value::kBool, value == Py_True);
-  else if (Py_TYPE(value) == &PyUnicode_Type)
-    put_str_binding(at, slot, value);
   else
-    put_object_binding(at, slot, value);
+    put_sized_binding(at, slot, value);
 }
 
 // A slot bound to a value that is not plain (put_plain_binding): redacted, or walked into `scan`.
@@ -822,19 +823,28 @@ FrameShadow& push_frame(ThreadState& thread, compat::Frame frame, CodeMeta& meta
   return shadow;
 }
 
-// A return event whose value is absent (unwinding), None, a bool, a small int or a float, written in
-// place; else false, having written nothing.
+// A return event whose value is absent (unwinding), None, a bool, a small int, a float, a short
+// str or an object recorded by type and id, written in place; else false, having written nothing.
 bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, size_t depth, PyObject* value) {
   using W = wire::ProtoWriter;
   long long small = 0;
   const bool is_int = value && Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small);
   const bool is_flag = value == Py_None || (value && Py_TYPE(value) == &PyBool_Type);
-  if (value && !is_flag && !is_int && Py_TYPE(value) != &PyFloat_Type) return false;
-  InPlaceEvent event(thread, kInPlaceHeadBytes + kScalarValueBytes);
+  uint64_t ignored;
+  size_t name_length;
+  // A short str, or an object recorded by type and id (a constructor's, a getter's result).
+  const bool is_sized = value && !is_int && !is_flag && g_capture &&
+                        ((g_capture->identity_fingerprint(value, &ignored) && in_place_type_name(value, &name_length)) ||
+                         in_place_str(value, g_capture->max_string(), &ignored));
+  if (value && !is_flag && !is_int && !is_sized && Py_TYPE(value) != &PyFloat_Type) return false;
+  InPlaceEvent event(thread, kInPlaceHeadBytes + (is_sized ? kObjectBindingBytes : kScalarValueBytes));
   if (!event.ok()) return false;
   event.head(wire::EventKind::kReturn, meta, line, depth);
   uint8_t*& at = event.at;
-  if (is_int) {
+  if (is_sized) {
+    at = Py_TYPE(value) == &PyUnicode_Type ? put_str_value(at, f::Event::kValue, value)
+                                           : put_object_value(at, f::Event::kValue, value);
+  } else if (is_int) {
     at = put_small_int_value(at, f::Event::kValue, W::zigzag(small));
   } else if (is_flag) {  // Value{none: true} or Value{bool: 0/1}
     *at++ = W::tag_byte(f::Event::kValue, wire::kLengthDelimited);
@@ -958,7 +968,7 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
 }
 
 void record_return(CodeMeta& meta, compat::Frame frame, int line, PyObject* value) {
-  // The innermost frame returning None, a bool, a small int or a float (or unwinding).
+  // The innermost frame returning what emit_scalar_return() writes (or unwinding).
   ThreadState* thread = ThreadState::existing();
   if (FrameShadow* innermost = innermost_frame(thread, meta, frame)) {
     const int returned_line = g_sticky_frame_line && innermost->last_line > 0 ? innermost->last_line : line;

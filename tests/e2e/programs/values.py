@@ -153,6 +153,16 @@ def rebound(n):
     return box is first
 
 
+def make_plain():
+    made = Plain()
+    return made  # an object returned: its id must match the caller's local
+
+
+def keep_made():
+    kept = make_plain()
+    return kept is not None
+
+
 def crossing():
     # A counter growing past one digit, then negated: the same local on both paths.
     total = 2 ** 30 - 3
@@ -162,4 +172,4 @@ def crossing():
     return total * 2 ** 29
 
 
-print(scalars(), containers(), others(), flags(3), labelled(3), Tally().run(3), rebound(3), crossing())
+print(scalars(), containers(), others(), flags(3), labelled(3), Tally().run(3), rebound(3), keep_made(), crossing())
