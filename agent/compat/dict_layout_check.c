@@ -20,7 +20,8 @@ SAME_FIELD(dk_nentries);
 _Static_assert(offsetof(struct _dictkeysobject, dk_indices) == sizeof(pyrewind_dict_keys_head),
                "dict_layout.h: the index table moved");
 _Static_assert(DICT_KEYS_GENERAL == PYREWIND_DICT_KEYS_GENERAL, "dict_layout.h: key kinds changed");
-_Static_assert(sizeof(PyDictKeyEntry) == 3 * sizeof(PyObject*) && offsetof(PyDictKeyEntry, me_key) == sizeof(PyObject*) &&
+_Static_assert(sizeof(PyDictKeyEntry) == 3 * sizeof(PyObject*) &&
+                   offsetof(PyDictKeyEntry, me_key) == sizeof(PyObject*) &&
                    offsetof(PyDictKeyEntry, me_value) == 2 * sizeof(PyObject*),
                "dict_layout.h: general entries changed");
 _Static_assert(sizeof(PyDictUnicodeEntry) == 2 * sizeof(PyObject*) && offsetof(PyDictUnicodeEntry, me_key) == 0 &&

@@ -833,9 +833,10 @@ bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, siz
   uint64_t ignored;
   size_t name_length;
   // A short str, or an object recorded by type and id (a constructor's, a getter's result).
-  const bool is_sized = value && !is_int && !is_flag && g_capture &&
-                        ((g_capture->identity_fingerprint(value, &ignored) && in_place_type_name(value, &name_length)) ||
-                         in_place_str(value, g_capture->max_string(), &ignored));
+  const bool is_object = value && !is_int && !is_flag && g_capture &&
+                         g_capture->identity_fingerprint(value, &ignored) && in_place_type_name(value, &name_length);
+  const bool is_sized = is_object || (value && !is_int && !is_flag && g_capture &&
+                                      in_place_str(value, g_capture->max_string(), &ignored));
   if (value && !is_flag && !is_int && !is_sized && Py_TYPE(value) != &PyFloat_Type) return false;
   InPlaceEvent event(thread, kInPlaceHeadBytes + (is_sized ? kObjectBindingBytes : kScalarValueBytes));
   if (!event.ok()) return false;
