@@ -280,7 +280,15 @@ inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerpri
   return at;
 }
 
-// A binding of a slot to an in_place_str() or an object with an in_place_type_name().
+// `value` is what the in-place writers take besides scalars, an in_place_str() or an object
+// recorded by type and id with an in_place_type_name(), and its fingerprint. Needs the capture.
+inline bool sized_in_place(PyObject* value, uint64_t* fingerprint) {
+  size_t name_length;
+  return (g_capture->identity_fingerprint(value, fingerprint) && in_place_type_name(value, &name_length)) ||
+         in_place_str(value, g_capture->max_string(), fingerprint);
+}
+
+// A binding of a slot to a sized_in_place() value.
 [[gnu::always_inline]] inline void put_sized_binding(uint8_t*& position, int slot, PyObject* value) {
   using W = wire::ProtoWriter;
   uint8_t* at = position;
@@ -295,7 +303,7 @@ inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerpri
 }
 
 // An unbound slot, or one bound to what ValueCapture::scalar_fingerprint() takes; in an event
-// of emit_scalar_locals(), also to an in_place_str() or an object with an in_place_type_name().
+// of emit_scalar_locals(), also to a sized_in_place() value.
 [[gnu::always_inline]] inline void put_plain_binding(uint8_t*& at, int slot, PyObject* value) {
   long long small;
   if (!value)
@@ -503,9 +511,7 @@ template <bool kPlainSlots>
         // binding, a changed one the general path. (The capture exists once any event was
         // encoded; creating it allocates, which only guarded() may.)
         if (!g_capture) return false;
-        size_t name_length;
-        if ((g_capture->identity_fingerprint(value, &fingerprint) && in_place_type_name(value, &name_length)) ||
-            in_place_str(value, g_capture->max_string(), &fingerprint)) {
+        if (sized_in_place(value, &fingerprint)) {
           fingerprint |= 1;
           if (full || fingerprint != fingerprints[slot]) {
             changes.items[changes.count++] = {static_cast<int>(slot), kNoScanIndex, true, fingerprint, value};
@@ -831,12 +837,8 @@ bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, siz
   const bool is_int = value && Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small);
   const bool is_flag = value == Py_None || (value && Py_TYPE(value) == &PyBool_Type);
   uint64_t ignored;
-  size_t name_length;
   // A short str, or an object recorded by type and id (a constructor's, a getter's result).
-  const bool is_object = value && !is_int && !is_flag && g_capture &&
-                         g_capture->identity_fingerprint(value, &ignored) && in_place_type_name(value, &name_length);
-  const bool is_sized = is_object || (value && !is_int && !is_flag && g_capture &&
-                                      in_place_str(value, g_capture->max_string(), &ignored));
+  const bool is_sized = value && !is_int && !is_flag && g_capture && sized_in_place(value, &ignored);
   if (value && !is_flag && !is_int && !is_sized && Py_TYPE(value) != &PyFloat_Type) return false;
   InPlaceEvent event(thread, kInPlaceHeadBytes + (is_sized ? kObjectBindingBytes : kScalarValueBytes));
   if (!event.ok()) return false;
