@@ -7,6 +7,7 @@
 #define Py_BUILD_CORE 1
 #include <Python.h>
 #include <frameobject.h>
+#include <opcode.h>
 #if PY_VERSION_HEX >= 0x030B0000
 #include <internal/pycore_code.h>
 #include <internal/pycore_frame.h>
@@ -159,6 +160,59 @@ inline PyObject* frame_local_value(Frame frame, PyCodeObject* code, int index, L
 #endif
   if (value == nullptr || !PyCell_Check(value)) return value;
   return PyCell_GET(value);
+}
+
+// From 3.10 a frame's line event marks every change of line, whichever way control got there
+// (a jump, an exception handler, a superinstruction's second half): between two line events the
+// frame ran only instructions of the first one's line and instructions without a line. 3.9
+// reports a line only at the start of its address range and after a backward jump, so a forward
+// jump into the middle of another line goes unreported there.
+constexpr bool kLineEventsMarkEveryLineChange = PY_VERSION_HEX >= 0x030A0000;
+
+// Whether code outside the frame's own bytecode may have written its fast locals: before 3.13
+// PyFrame_LocalsToFast (debuggers, Python trace functions) copies a materialised f_locals dict
+// back into them; from 3.13 the f_locals proxy of a frame object writes through. Once true it
+// stays true for the frame's life.
+inline bool frame_locals_writable_from_outside(Frame frame) {
+#if PY_VERSION_HEX >= 0x030D0000
+  return frame->frame_obj != nullptr;
+#else
+  return frame->f_locals != nullptr;
+#endif
+}
+
+// The code's instructions without quickening or instrumentation (new reference), or nullptr
+// with an exception set.
+inline PyObject* code_bytecode(PyCodeObject* code) {
+#if PY_VERSION_HEX >= 0x030B0000
+  return PyCode_GetCode(code);
+#else
+  Py_INCREF(code->co_code);
+  return code->co_code;
+#endif
+}
+
+// The fast-locals slots (bit i for slot i; slots below 64 only) that a plain instruction of
+// code_bytecode() stores to or clears; 0 for the others. Cells and free variables are not
+// included: STORE_DEREF changes the cell's content, not the slot.
+inline uint64_t instruction_slot_writes(int opcode, int oparg) {
+  auto slot = [](int index) { return index < 64 ? uint64_t{1} << index : 0; };
+  switch (opcode) {
+    case STORE_FAST:
+    case DELETE_FAST:
+#if PY_VERSION_HEX >= 0x030C0000
+    case LOAD_FAST_AND_CLEAR:  // an inlined comprehension's saved iteration variable
+#endif
+      return slot(oparg);
+#if PY_VERSION_HEX >= 0x030D0000
+    case STORE_FAST_LOAD_FAST:
+      return slot(oparg >> 4);
+    case STORE_FAST_STORE_FAST:
+      return slot(oparg >> 4) | slot(oparg & 15);
+#endif
+    default:
+      return 0;
+  }
 }
 
 // Code objects carry their qualified name from 3.11 on.

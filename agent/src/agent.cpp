@@ -212,6 +212,7 @@ void Agent::apply_filter_change() {
   size_t now_traced = 0;
   refilter_code_metas(&now_untraced, &now_traced);
   refilter_events(now_untraced, now_traced > 0);
+  ThreadState::rescan_all();
   PyErr_Restore(type, value, traceback);
   warn(("file filters changed by `pyrewind ctl`: " + std::to_string(now_traced) + " code objects seen so far traced now, " +
         std::to_string(now_untraced.size()) + " no longer")

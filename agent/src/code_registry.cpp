@@ -1,5 +1,6 @@
 #include "src/code_registry.h"
 
+#include <algorithm>
 #include <memory>
 #include <new>
 #include <string_view>
@@ -76,6 +77,57 @@ void register_nested(PyCodeObject* parent) {
   }
 }
 
+// Fills the meta's slot_writes_* from the code's instructions and line table. Left unknown
+// (every slot scanned) before 3.10, for frames wider than 64 slots, for code spanning more
+// than kMaxLines lines, or when the instructions cannot be read.
+void describe_slot_writes(CodeMeta* meta) {
+  constexpr int64_t kMaxLines = 4096;
+  meta->slot_writes_known = false;
+  meta->slot_writes_by_line.clear();
+  PyCodeObject* code = meta->code;
+  const size_t slots = meta->name_ids.size();
+  if (!compat::kLineEventsMarkEveryLineChange || slots > 64) return;
+  uint64_t anywhere = 0;
+  for (size_t slot = 0; slot < slots; ++slot)
+    if (meta->kinds[slot] != compat::LocalKind::kPlain) anywhere |= uint64_t{1} << slot;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);  // may run inside an exception event
+  PyObject* bytecode = compat::code_bytecode(code);
+  if (!bytecode || !PyBytes_Check(bytecode)) {
+    Py_XDECREF(bytecode);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    return;
+  }
+  const auto* units = reinterpret_cast<const uint8_t*>(PyBytes_AS_STRING(bytecode));
+  const Py_ssize_t size = PyBytes_GET_SIZE(bytecode) & ~Py_ssize_t{1};
+  std::vector<std::pair<int, uint64_t>> writes;  // (line, slots) per writing instruction
+  bool readable = true;
+  for (Py_ssize_t offset = 0; offset < size && readable; offset += 2) {
+    const uint64_t written = compat::instruction_slot_writes(units[offset], units[offset + 1]);
+    if (!written) continue;
+    // An argument above 255 (EXTENDED_ARG) cannot name one of 64 slots: not bytecode we know.
+    readable = offset == 0 || units[offset - 2] != EXTENDED_ARG;
+    const int line = PyCode_Addr2Line(code, static_cast<int>(offset));
+    if (line < 0) anywhere |= written;
+    else writes.emplace_back(line, written);
+  }
+  Py_DECREF(bytecode);
+  PyErr_Restore(type, value, traceback);
+  if (!readable) return;
+  int first = INT32_MAX, last = INT32_MIN;
+  for (const auto& [line, written] : writes) {
+    first = std::min(first, line);
+    last = std::max(last, line);
+  }
+  if (!writes.empty() && int64_t{last} - first >= kMaxLines) return;
+  meta->slot_writes_first_line = writes.empty() ? 0 : first;
+  meta->slot_writes_by_line.assign(writes.empty() ? 0 : static_cast<size_t>(last - first + 1), 0);
+  for (const auto& [line, written] : writes) meta->slot_writes_by_line[static_cast<size_t>(line - first)] |= written;
+  meta->slots_written_anywhere = anywhere;
+  meta->slot_writes_known = true;
+}
+
 // What a traced code object's events need: its names as string ids, its slots' kinds and
 // redaction (afresh, for code that becomes traced again). `qualified_name` may be empty (found
 // here then).
@@ -109,6 +161,7 @@ void describe_traced(CodeMeta* meta, std::string_view qualified_name) {
     meta->plain_slots = true;
     for (int i = 0; i < slots; ++i)
       meta->plain_slots = meta->plain_slots && meta->kinds[i] == compat::LocalKind::kPlain && !meta->redacted[i];
+    describe_slot_writes(meta);
   }
 }
 

@@ -27,6 +27,20 @@ struct CodeMeta {
   std::vector<uint8_t> redacted;             // per slot
   bool plain_slots = false;                  // every slot kPlain and none redacted
   std::vector<int32_t> line_by_instruction;  // line cache by code-unit index (monitoring backend)
+  // Which slots a line's instructions can write (src/code_registry.cpp, describe_slot_writes()):
+  // between two line events only the first event's line ran (compat::
+  // kLineEventsMarkEveryLineChange), so only these, the slots written by instructions without
+  // a line, and cells and free variables (changed from other frames too) can have been rebound.
+  // Unknown (slot_writes_known false): any slot.
+  bool slot_writes_known = false;
+  uint64_t slots_written_anywhere = 0;  // by instructions without a line; cells and free variables
+  int32_t slot_writes_first_line = 0;
+  std::vector<uint64_t> slot_writes_by_line;  // index: line - slot_writes_first_line
+  // The slots that can have been rebound since a line event at `line`.
+  uint64_t slots_written_after(int line) const {
+    const size_t index = static_cast<size_t>(static_cast<int64_t>(line) - slot_writes_first_line);
+    return slots_written_anywhere | (index < slot_writes_by_line.size() ? slot_writes_by_line[index] : 0);
+  }
   // --max-overhead (src/overhead.h): LINE events seen since the last budget check, and whether
   // this code's line events were switched off to stay within the budget.
   uint32_t window_lines = 0;

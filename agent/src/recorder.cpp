@@ -371,6 +371,7 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
   const ThreadState::WalkedSlot* const walked_end =
       thread.walked_frame == &shadow && !full ? next_walked + thread.walked_count : next_walked;
   bool all_plain = true;
+  uint64_t changing = 0;  // FrameShadow::changing_slots, for frames of up to 64 slots
   for (int slot = 0; slot < slots; ++slot) {
     // The common case: no cells, nothing redacted.
     PyObject* value = meta.plain_slots ? frame_slots[slot]
@@ -392,6 +393,7 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
       if (full || fp != fingerprints[slot]) changes.items[changes.count++] = {slot, kNoScanIndex, false, fp, value};
       all_plain = false;
     } else {
+      if (slot < 64) changing |= uint64_t{1} << slot;
       ContainerScan scan;
       const ThreadState::WalkedSlot* walked = next_walked < walked_end ? next_walked : nullptr;
       if (walked && walked->slot == slot && walked->value == value) {
@@ -409,6 +411,8 @@ size_t find_slot_changes(ThreadState& thread, FrameShadow& shadow, bool full, Sl
     }
   }
   thread.walked_count = 0;
+  shadow.changing_slots = changing;
+  shadow.scan_every_slot = false;
   return all_plain ? kInPlaceHeadBytes + changes.count * kPlainBindingBytes : SIZE_MAX;
 }
 
@@ -492,16 +496,17 @@ template <bool kPlainSlots>
     // Cells and free variables hold their value in a cell (closures).
     return compat::frame_local_value(shadow.frame, code, static_cast<int>(slot), meta.kinds[slot]);
   };
+  uint64_t changing = 0;  // FrameShadow::changing_slots of the slots visited
   uint8_t to_walk[SlotChanges::kOnStack];  // not initialised: written before read
   size_t to_walk_count = 0;
-  for (size_t slot = 0; slot < slots; ++slot) {
+  // False: the event needs the general path.
+  auto visit = [&](size_t slot) __attribute__((always_inline)) {
     PyObject* value = slot_value(slot);
     uint64_t fingerprint = kUnboundFingerprint;
     if constexpr (!kPlainSlots) {
       if (value && meta.redacted[slot]) {
         // Recorded as redacted whatever it holds: only becoming bound needs the general path.
-        if (full || fingerprints[slot] != kRedactedFingerprint) return false;
-        continue;
+        return !full && fingerprints[slot] == kRedactedFingerprint;
       }
     }
     if (value) {
@@ -512,30 +517,43 @@ template <bool kPlainSlots>
         // encoded; creating it allocates, which only guarded() may.)
         if (!g_capture) return false;
         if (sized_in_place(value, &fingerprint)) {
+          // An object's type can be reassigned (__class__); a str never changes.
+          if (Py_TYPE(value) != &PyUnicode_Type) changing |= uint64_t{1} << slot;
           fingerprint |= 1;
           if (full || fingerprint != fingerprints[slot]) {
             changes.items[changes.count++] = {static_cast<int>(slot), kNoScanIndex, true, fingerprint, value};
             ++*objects;
           }
-          continue;
+          return true;
         }
         if (full) return false;
-        if (ValueCapture::cached_str_fingerprint(value, &fingerprint)) {
-          if ((fingerprint | 1) != fingerprints[slot]) return false;
-          continue;
-        }
+        if (ValueCapture::cached_str_fingerprint(value, &fingerprint)) return (fingerprint | 1) == fingerprints[slot];
         if (g_capture->runs_user_code()) return false;
+        changing |= uint64_t{1} << slot;
         to_walk[to_walk_count++] = static_cast<uint8_t>(slot);
-        continue;
+        return true;
       }
       fingerprint |= 1;
     } else if (full) {  // as find_slot_changes(): what the full state then writes anyway
       fingerprints[slot] = fingerprint;
       bases[slot].items = 0;
-      continue;
+      return true;
     }
     if (full || fingerprint != fingerprints[slot])
       changes.items[changes.count++] = {static_cast<int>(slot), kNoScanIndex, true, fingerprint, value};
+    return true;
+  };
+  // Only the slots that can have changed since the frame's last event, unless it owes a scan
+  // of all of them (FrameShadow::changing_slots).
+  uint64_t scanned = ~uint64_t{0};
+  if (compat::kLineEventsMarkEveryLineChange && !full && !shadow.scan_every_slot && meta.slot_writes_known &&
+      !compat::frame_locals_writable_from_outside(shadow.frame)) {
+    scanned = shadow.changing_slots | meta.slots_written_after(shadow.last_line);
+    for (uint64_t pending = scanned; pending; pending &= pending - 1)
+      if (!visit(static_cast<size_t>(__builtin_ctzll(pending)))) return false;
+  } else {
+    for (size_t slot = 0; slot < slots; ++slot)
+      if (!visit(slot)) return false;
   }
   // Containers are walked last (a changed str above needs none of it); when one changed, the
   // general path takes over these walks.
@@ -556,6 +574,8 @@ template <bool kPlainSlots>
       return false;
     }
   }
+  shadow.changing_slots = (shadow.changing_slots & ~scanned) | changing;
+  shadow.scan_every_slot = false;
   return true;
 }
 
@@ -601,6 +621,7 @@ void encode_slot_changes(EventEncoder& event, ThreadState& thread, FrameShadow& 
       // Sent with the next event (the fingerprint differs from anything bound), complete.
       fingerprints[slot] = ~change.fingerprint;
       bases[slot].items = 0;
+      shadow.scan_every_slot = true;
       continue;
     } else {
       const ContainerScan& scan = change.scan == kNoScanIndex ? kNoScan : thread.slot_scans[change.scan];
@@ -963,6 +984,7 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
     }
     if (g_infer_exception_handled) emit_pending_handled(thread, *shadow, line);
     shadow->last_line = line;
+    shadow->scan_every_slot = true;  // last_line is this event's now
     const bool full = shadow->full_state_due;
     // A steady frame's scalar scan has just failed: not again.
     shadow->full_state_due = steady ? !emit_general_locals(thread, *shadow, wire::EventKind::kLine, line, full)
@@ -1003,6 +1025,7 @@ void record_exception(CodeMeta& meta, compat::Frame frame, int line, PyObject* e
       shadow->full_state_due = true;
     }
     if (g_sticky_frame_line && shadow->last_line > 0) line = shadow->last_line;
+    shadow->scan_every_slot = true;  // a handler may bind before the next line event
     EventEncoder event(thread, wire::EventKind::kException, meta, line, thread.stack.size() - 1);
     const size_t info_start = event.writer().size();
     if (exception) capture().encode_exception(event.writer(), f::Event::kException, exception);
@@ -1024,6 +1047,7 @@ void record_exception_handled(CodeMeta& meta, compat::Frame frame, int line, PyO
     if (!thread.announce(meta)) return;
     FrameShadow* shadow = find_frame(thread, frame, meta);
     const size_t depth = shadow ? thread.stack.size() - 1 : thread.stack.size();
+    if (shadow) shadow->scan_every_slot = true;  // the handler binds (except ... as e)
     EventEncoder event(thread, wire::EventKind::kExceptionHandled, meta, line, depth);
     if (exception) capture().encode_exception(event.writer(), f::Event::kException, exception);
     event.commit();

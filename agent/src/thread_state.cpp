@@ -140,6 +140,12 @@ void ThreadState::restart_all() {
   }
 }
 
+void ThreadState::rescan_all() {
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  for (ThreadState* state = g_registry; state; state = state->next_)
+    for (FrameShadow& frame : state->stack) frame.scan_every_slot = true;
+}
+
 bool ThreadState::commit(size_t size, uint64_t time_base_ns) {
   bool written = writer_.append(scratch_.get(), size, time_base_ns);
   if (writer_.take_drop_flag()) {

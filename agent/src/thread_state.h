@@ -65,6 +65,13 @@ struct FrameShadow {
   std::unique_ptr<DictShadow> dict;
   bool full_state_due = false;     // next line event re-sends every local
   int last_line = 0;               // of the frame's last LINE (or CALL) event
+  // The next scan of its fast locals visits every slot: its first event, after a call, an
+  // exception or a binding left for a later event, or when changing_slots is not known.
+  bool scan_every_slot = true;
+  // Slots whose recorded value can change without the frame storing to them: containers and
+  // objects (strs, numbers, None, bools and unbound slots cannot). Scanned at every event,
+  // with those the code can have written since the last (CodeMeta::slots_written_after()).
+  uint64_t changing_slots = 0;
   std::string pending_exception;   // encoded ExceptionInfo, until handled or left (3.9-3.11)
 };
 
@@ -98,6 +105,9 @@ class ThreadState {
   // After a pause (GIL held): every thread forgets its frames, so each frame's next event
   // re-states it in full, at the depth the thread's new stack gives it.
   static void restart_all();
+  // After the file filters changed (GIL held): a frame whose line events stopped for a while
+  // scans every slot at its next event.
+  static void rescan_all();
 
   ~ThreadState();
 

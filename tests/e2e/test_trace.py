@@ -52,6 +52,8 @@ CASES = [
     Case("redaction", [program("redaction.py")]),
     Case("values", [program("values.py")]),
     Case("many_locals", [program("many_locals.py")]),
+    # Rebinding by every kind of instruction and line layout, and from outside the frame.
+    Case("stores", [program("stores.py")]),
     # ~15000 events: many ring chunks, so delta-encoded locals cross chunk boundaries.
     Case("many_events", [program("many_events.py"), "3000"]),
     Case("sys_exit", [program("sys_exit.py")], exit=3),
