@@ -4,6 +4,8 @@
 #include <memory>
 #include <new>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "src/agent.h"
 
@@ -92,15 +94,13 @@ void describe_slot_writes(CodeMeta* meta) {
     if (meta->kinds[slot] != compat::LocalKind::kPlain) anywhere |= uint64_t{1} << slot;
   PyObject *type, *value, *traceback;
   PyErr_Fetch(&type, &value, &traceback);  // may run inside an exception event
-  PyObject* bytecode = compat::code_bytecode(code);
-  if (!bytecode || !PyBytes_Check(bytecode)) {
-    Py_XDECREF(bytecode);
-    PyErr_Clear();
-    PyErr_Restore(type, value, traceback);
-    return;
-  }
-  const auto* units = reinterpret_cast<const uint8_t*>(PyBytes_AS_STRING(bytecode));
-  const Py_ssize_t size = PyBytes_GET_SIZE(bytecode) & ~Py_ssize_t{1};
+  auto release = [](PyObject* object) { Py_XDECREF(object); };
+  std::unique_ptr<PyObject, decltype(release)> bytecode(compat::code_bytecode(code), release);
+  PyErr_Clear();
+  PyErr_Restore(type, value, traceback);
+  if (!bytecode || !PyBytes_Check(bytecode.get())) return;
+  const auto* units = reinterpret_cast<const uint8_t*>(PyBytes_AS_STRING(bytecode.get()));
+  const Py_ssize_t size = PyBytes_GET_SIZE(bytecode.get()) & ~Py_ssize_t{1};
   std::vector<std::pair<int, uint64_t>> writes;  // (line, slots) per writing instruction
   bool readable = true;
   for (Py_ssize_t offset = 0; offset < size && readable; offset += 2) {
@@ -112,8 +112,6 @@ void describe_slot_writes(CodeMeta* meta) {
     if (line < 0) anywhere |= written;
     else writes.emplace_back(line, written);
   }
-  Py_DECREF(bytecode);
-  PyErr_Restore(type, value, traceback);
   if (!readable) return;
   int first = INT32_MAX, last = INT32_MIN;
   for (const auto& [line, written] : writes) {
