@@ -169,15 +169,19 @@ inline PyObject* frame_local_value(Frame frame, PyCodeObject* code, int index, L
 // jump into the middle of another line goes unreported there.
 constexpr bool kLineEventsMarkEveryLineChange = PY_VERSION_HEX >= 0x030A0000;
 
-// Whether code outside the frame's own bytecode may have written its fast locals: before 3.13
-// PyFrame_LocalsToFast (debuggers, Python trace functions) copies a materialised f_locals dict
-// back into them; from 3.13 the f_locals proxy of a frame object writes through. Once true it
-// stays true for the frame's life.
-inline bool frame_locals_writable_from_outside(Frame frame) {
+// Whether something other than the frame's own instructions, run in line order, may have
+// changed its fast locals since its last event: a debugger. Before 3.13 PyFrame_LocalsToFast
+// copies a materialised f_locals dict back into them, and a Python trace function (legacy
+// tracing on 3.12, next to sys.monitoring) may set f_lineno, which jumps and binds None to
+// the unbound locals; from 3.13 both go through the frame object (its f_locals proxy writes
+// through). Once true it stays true for the frame's life.
+inline bool frame_open_to_debugger(Frame frame) {
 #if PY_VERSION_HEX >= 0x030D0000
   return frame->frame_obj != nullptr;
+#elif PY_VERSION_HEX >= 0x030B0000
+  return frame->f_locals != nullptr || (frame->frame_obj && frame->frame_obj->f_trace);
 #else
-  return frame->f_locals != nullptr;
+  return frame->f_locals != nullptr || frame->f_trace != nullptr;
 #endif
 }
 

@@ -547,7 +547,7 @@ template <bool kPlainSlots>
   // of all of them (FrameShadow::changing_slots).
   uint64_t scanned = ~uint64_t{0};
   if (compat::kLineEventsMarkEveryLineChange && !full && !shadow.scan_every_slot && meta.slot_writes_known &&
-      !compat::frame_locals_writable_from_outside(shadow.frame)) {
+      !compat::frame_open_to_debugger(shadow.frame)) {
     scanned = shadow.changing_slots | meta.slots_written_after(shadow.last_line);
     for (uint64_t pending = scanned; pending; pending &= pending - 1)
       if (!visit(static_cast<size_t>(__builtin_ctzll(pending)))) return false;

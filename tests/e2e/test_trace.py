@@ -135,6 +135,19 @@ def test_qualified_names(pyrewind, work):
         assert name in funcs, "%s not among the recorded functions %s" % (name, sorted(funcs))
 
 
+def test_debugger_jump_shows_at_next_step(pyrewind, interp, work):
+    """A debugger that moves a frame's next line (f_lineno, from a sys.settrace tracer beside
+    pyrewind's sys.monitoring tool) runs the landing line without a line event and binds None
+    to the unbound locals: the frame's next event shows all of it."""
+    if interp.hexversion < 0x030C0000:
+        pytest.skip("before 3.12 the program's sys.settrace replaces pyrewind's trace function")
+    actual, _ = run_case(Case("jumped", [program("jumped.py")]), pyrewind, work)
+    events = [ev for ev in actual if ev["func"] == "jumper"]
+    first = next(ev["line"] for ev in events if ev["event"] == "call")
+    at_total = [ev["locals"] for ev in events if ev["event"] == "line" and ev["line"] == first + 4]
+    assert at_total == [{"start": 1, "skipped": None, "landed": 3, "total": None}], events
+
+
 def test_mutation_shows_at_next_step(pyrewind, work):
     """The issue's explicit example, checked directly rather than only via the reference:
     a list reached through a dict local grows, and the very next line event shows it."""
