@@ -548,7 +548,8 @@ template <bool kPlainSlots>
   uint64_t scanned = ~uint64_t{0};
   if (compat::kLineEventsMarkEveryLineChange && !full && !shadow.scan_every_slot && meta.slot_writes_known &&
       !compat::frame_open_to_debugger(shadow.frame)) {
-    scanned = shadow.changing_slots | meta.slots_written_after(shadow.last_line);
+    scanned = (shadow.changing_slots | meta.slots_written_after(shadow.last_line)) &
+              (slots == 64 ? ~uint64_t{0} : (uint64_t{1} << slots) - 1);  // none without locals
     for (uint64_t pending = scanned; pending; pending &= pending - 1)
       if (!visit(static_cast<size_t>(__builtin_ctzll(pending)))) return false;
   } else {

@@ -62,7 +62,8 @@ void append_event(std::string& out, const reader::Step& s, bool with_locals) {
   switch (s.kind) {
     case v1::EVENT_CALL:
     case v1::EVENT_LINE: {
-      if (!with_locals) break;
+      // A recording made with --no-locals has no bindings; one that has them anyway shows them.
+      if (!with_locals && s.frame->local_count() == 0) break;
       if (s.event && s.event->locals_incomplete()) out += ",\"locals_incomplete\":true";
       out += ",\"locals\":{";
       bool first = true;
