@@ -49,7 +49,8 @@ DEFAULT_PYTHONS = [
     "/usr/bin/python3.11",
 ]
 # Starting sizes; each is scaled per interpreter so the plain run takes about --target seconds.
-BASE_SIZES = {"loops": 20000, "fib": 20, "strings": 100000, "containers": 100000, "methods": 100000}
+BASE_SIZES = {"loops": 20000, "fib": 20, "strings": 100000, "containers": 100000, "methods": 100000,
+              "settings": 200000}
 
 
 def log(msg):
@@ -319,7 +320,7 @@ def main():
     parser.add_argument("--attaches", type=int, default=20, help="attaches timed per interpreter")
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
-    args.workloads = args.workloads or ["loops", "fib", "strings", "containers", "methods"]
+    args.workloads = args.workloads or ["loops", "fib", "strings", "containers", "methods", "settings"]
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.target = args.target or (0.1 if args.quick else 0.3)
     pyrewind = os.path.abspath(args.pyrewind or os.path.join(args.build, "bin", "pyrewind"))

@@ -81,7 +81,16 @@ def methods(n):
     return account.balance + accepted
 
 
-WORKLOADS = {"loops": loops, "fib": fib, "strings": strings, "containers": containers, "methods": methods}
+def settings(n, scale=3, offset=7, limit=1000, unit="ms", rate=0.5, verbose=False, label=None):
+    # A function with parameters and settings its loop reads but never rebinds.
+    total = 0
+    for i in range(n):
+        total += (i * scale + offset) % limit
+    return total
+
+
+WORKLOADS = {"loops": loops, "fib": fib, "strings": strings, "containers": containers, "methods": methods,
+             "settings": settings}
 
 
 def main(argv):
