@@ -170,14 +170,19 @@ inline PyObject* frame_local_value(Frame frame, PyCodeObject* code, int index, L
 constexpr bool kLineEventsMarkEveryLineChange = PY_VERSION_HEX >= 0x030A0000;
 
 // Whether something other than the frame's own instructions, run in line order, may have
-// changed its fast locals since its last event: a debugger. Before 3.13 PyFrame_LocalsToFast
-// copies a materialised f_locals dict back into them, and a Python trace function (legacy
-// tracing on 3.12, next to sys.monitoring) may set f_lineno, which jumps and binds None to
-// the unbound locals; from 3.13 both go through the frame object (its f_locals proxy writes
-// through). Once true it stays true for the frame's life.
+// changed its fast locals since its last event: a debugger. PyFrame_LocalsToFast (up to 3.12)
+// copies a materialised f_locals dict back into them; a Python trace function that sets
+// f_lineno jumps and binds None to the unbound locals, and may clear its f_trace at once
+// (pdb's continue), so from 3.12, where one runs beside sys.monitoring, any frame object
+// counts (3.13: its f_locals proxy also writes through). Before 3.12 a Python trace function
+// replaces pyrewind's, and every frame has a frame object under a C trace function from 3.11.
+// Once true it stays true for the frame's life, but for a frame trace function set by hand
+// before 3.12.
 inline bool frame_open_to_debugger(Frame frame) {
 #if PY_VERSION_HEX >= 0x030D0000
   return frame->frame_obj != nullptr;
+#elif PY_VERSION_HEX >= 0x030C0000
+  return frame->f_locals != nullptr || frame->frame_obj != nullptr;
 #elif PY_VERSION_HEX >= 0x030B0000
   return frame->f_locals != nullptr || (frame->frame_obj && frame->frame_obj->f_trace);
 #else

@@ -65,8 +65,9 @@ struct FrameShadow {
   std::unique_ptr<DictShadow> dict;
   bool full_state_due = false;     // next line event re-sends every local
   int last_line = 0;               // of the frame's last LINE (or CALL) event
-  // The next scan of its fast locals visits every slot: its first event, after a call, an
-  // exception or a binding left for a later event, or when changing_slots is not known.
+  // The next scan of its fast locals visits every slot: at its first event, after an exception,
+  // a binding left for a later event or a file-filter change, or when changing_slots is not
+  // known.
   bool scan_every_slot = true;
   // Slots whose recorded value can change without the frame storing to them: containers and
   // objects (strs, numbers, None, bools and unbound slots cannot). Scanned at every event,
