@@ -245,12 +245,18 @@ inline const char* in_place_type_name(PyObject* value, size_t* length) {
 // in a binding of at most kObjectBindingBytes.
 constexpr Py_ssize_t kMaxInPlaceStr = 64;
 
-// `value` is an exact str that put_str_value() writes whole, and its fingerprint (hashing
-// it, as fingerprint_at() would, when its hash is not cached yet).
-inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerprint) {
+// `value` is an exact str that put_str_value() writes whole.
+inline bool str_fits_in_place(PyObject* value, size_t max_string) {
   if (Py_TYPE(value) != &PyUnicode_Type || !compat::str_is_ready(value) || !PyUnicode_IS_ASCII(value)) return false;
   const Py_ssize_t length = PyUnicode_GET_LENGTH(value);
-  if (length > kMaxInPlaceStr || static_cast<size_t>(length) > max_string) return false;
+  return length <= kMaxInPlaceStr && static_cast<size_t>(length) <= max_string;
+}
+
+// A str_fits_in_place(), and its fingerprint (hashing it, as fingerprint_at() would, when its
+// hash is not cached yet).
+inline bool in_place_str(PyObject* value, size_t max_string, uint64_t* fingerprint) {
+  if (!str_fits_in_place(value, max_string)) return false;
+  const Py_ssize_t length = PyUnicode_GET_LENGTH(value);
   Py_hash_t hash = reinterpret_cast<PyASCIIObject*>(value)->hash;
   if (hash == -1) hash = PyObject_Hash(value);  // an exact str: no user code, no failure
   if (hash == -1) {
@@ -286,6 +292,14 @@ inline bool sized_in_place(PyObject* value, uint64_t* fingerprint) {
   size_t name_length;
   return (g_capture->identity_fingerprint(value, fingerprint) && in_place_type_name(value, &name_length)) ||
          in_place_str(value, g_capture->max_string(), fingerprint);
+}
+
+// Whether sized_in_place() takes `value`, without its fingerprint. Needs the capture.
+inline bool fits_in_place(PyObject* value) {
+  uint64_t identity;
+  size_t name_length;
+  return (g_capture->identity_fingerprint(value, &identity) && in_place_type_name(value, &name_length)) ||
+         str_fits_in_place(value, g_capture->max_string());
 }
 
 // A binding of a slot to a sized_in_place() value.
@@ -858,9 +872,8 @@ bool emit_scalar_return(ThreadState& thread, const CodeMeta& meta, int line, siz
   long long small = 0;
   const bool is_int = value && Py_TYPE(value) == &PyLong_Type && compat::long_small_value(value, &small);
   const bool is_flag = value == Py_None || (value && Py_TYPE(value) == &PyBool_Type);
-  uint64_t ignored;
   // A short str, or an object recorded by type and id (a constructor's, a getter's result).
-  const bool is_sized = value && !is_int && !is_flag && g_capture && sized_in_place(value, &ignored);
+  const bool is_sized = value && !is_int && !is_flag && g_capture && fits_in_place(value);
   if (value && !is_flag && !is_int && !is_sized && Py_TYPE(value) != &PyFloat_Type) return false;
   InPlaceEvent event(thread, kInPlaceHeadBytes + (is_sized ? kObjectBindingBytes : kScalarValueBytes));
   if (!event.ok()) return false;
@@ -984,12 +997,11 @@ void record_line(CodeMeta& meta, compat::Frame frame, int line) {
       shadow->full_state_due = true;
     }
     if (g_infer_exception_handled) emit_pending_handled(thread, *shadow, line);
-    shadow->last_line = line;
-    shadow->scan_every_slot = true;  // last_line is this event's now
     const bool full = shadow->full_state_due;
     // A steady frame's scalar scan has just failed: not again.
     shadow->full_state_due = steady ? !emit_general_locals(thread, *shadow, wire::EventKind::kLine, line, full)
                                     : !emit_with_locals(thread, *shadow, wire::EventKind::kLine, line, full);
+    shadow->last_line = line;  // after the scan, which reads the previous event's line
   });
 }
 
