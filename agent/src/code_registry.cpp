@@ -102,6 +102,7 @@ void describe_slot_writes(CodeMeta* meta) {
   const auto* units = reinterpret_cast<const uint8_t*>(PyBytes_AS_STRING(bytecode.get()));
   const Py_ssize_t size = PyBytes_GET_SIZE(bytecode.get()) & ~Py_ssize_t{1};
   std::vector<std::pair<int, uint64_t>> writes;  // (line, slots) per writing instruction
+  int first = INT32_MAX, last = INT32_MIN;       // of those lines
   bool readable = true;
   for (Py_ssize_t offset = 0; offset < size && readable; offset += 2) {
     const uint64_t written = compat::instruction_slot_writes(units[offset], units[offset + 1]);
@@ -109,15 +110,15 @@ void describe_slot_writes(CodeMeta* meta) {
     // An argument above 255 (EXTENDED_ARG) cannot name one of 64 slots: not bytecode we know.
     readable = offset == 0 || units[offset - 2] != EXTENDED_ARG;
     const int line = PyCode_Addr2Line(code, static_cast<int>(offset));
-    if (line < 0) anywhere |= written;
-    else writes.emplace_back(line, written);
-  }
-  if (!readable) return;
-  int first = INT32_MAX, last = INT32_MIN;
-  for (const auto& [line, written] : writes) {
+    if (line < 0) {
+      anywhere |= written;
+      continue;
+    }
+    writes.emplace_back(line, written);
     first = std::min(first, line);
     last = std::max(last, line);
   }
+  if (!readable) return;
   if (!writes.empty() && int64_t{last} - first >= kMaxLines) return;
   meta->slot_writes_first_line = writes.empty() ? 0 : first;
   meta->slot_writes_by_line.assign(writes.empty() ? 0 : static_cast<size_t>(last - first + 1), 0);
